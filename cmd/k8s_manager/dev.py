@@ -1,0 +1,516 @@
+"""`k8s-manager dev`: the whole system on loopback, without a cluster.
+
+It starts the Kubernetes API emulator in this process, writes a kubeconfig for it, installs the CRDs
+from crds/, then runs the operator and the facade as child processes pointed at the emulator. Once
+the facade answers health checks SERVING and the operator's liveness endpoint answers, it prints
+
+    gRPC facade: 127.0.0.1:50051
+    kubeconfig: /abs/path/kubeconfig
+    ready
+
+on stdout (logs go to stderr, the children's prefixed with their name). SIGINT/SIGTERM stops the
+children (SIGTERM, then SIGKILL after a grace period; a second signal kills at once), then the
+emulator, and exits 0. A child that dies on its own stops everything with exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+
+import aiohttp
+import grpc
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from k8s_manager_facade.config import parse_port, parse_seconds
+
+if TYPE_CHECKING:
+    from kube_emulator import Emulator
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_KUBECONFIG_OUT = Path(".k8s-manager") / "kubeconfig"
+CRD_API = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+CRD_SUFFIXES = (".yaml", ".yml", ".json")
+# Variables that would make the children's Kubernetes clients prefer an in-cluster service account.
+IN_CLUSTER_VARIABLES = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBERNETES_PORT")
+FACADE_SHUTDOWN_GRACE = 2.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class DevError(RuntimeError):
+    """Development mode cannot start or continue; the message says why."""
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    grpc_port: int = 50051
+    api_port: int = 0
+    kubeconfig_out: Path = DEFAULT_KUBECONFIG_OUT
+    crds_dir: Path | None = None
+    ready_after: float = 0.5
+    startup_timeout: float = 60.0
+    stop_timeout: float = 10.0
+    log_format: str = "text"
+    verbose: bool = False
+
+
+# --- CRDs -------------------------------------------------------------------------------------------
+
+
+def default_crds_dir() -> Path:
+    """crds/ of the source tree this package runs from (an editable install or a clone), else ./crds."""
+    project_root = Path(__file__).resolve().parents[2]
+    candidate = project_root / "crds"
+    return candidate if candidate.is_dir() else Path.cwd() / "crds"
+
+
+def load_crds(crds_dir: Path) -> list[dict[str, Any]]:
+    """Every CustomResourceDefinition document of every YAML/JSON file in crds_dir, in file-name order."""
+    if not crds_dir.is_dir():
+        raise DevError(f"CRD directory {crds_dir} does not exist; pass --crds DIR")
+    documents: list[dict[str, Any]] = []
+    for path in sorted(p for p in crds_dir.iterdir() if p.suffix in CRD_SUFFIXES and p.is_file()):
+        try:
+            loaded = [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+        except yaml.YAMLError as error:
+            raise DevError(f"{path}: not valid YAML: {error}") from None
+        for document in loaded:
+            if not (
+                isinstance(document, dict)
+                and document.get("apiVersion") == "apiextensions.k8s.io/v1"
+                and document.get("kind") == "CustomResourceDefinition"
+                and isinstance(document.get("metadata"), dict)
+                and document["metadata"].get("name")
+            ):
+                raise DevError(
+                    f"{path}: every document must be a named apiextensions.k8s.io/v1 CustomResourceDefinition"
+                )
+            documents.append(document)
+    return documents
+
+
+async def apply_crds(session: aiohttp.ClientSession, api_url: str, crds: list[dict[str, Any]]) -> None:
+    """Create each CRD, or update it if it exists, then wait until the API server reports it Established.
+
+    Waits as long as the caller lets it (wrap it in `asyncio.timeout`).
+    """
+    try:
+        for crd in crds:
+            await _create_or_replace_crd(session, api_url, crd)
+            log.info("CRD %s applied", crd["metadata"]["name"])
+        for crd in crds:
+            await _wait_established(session, api_url, crd["metadata"]["name"])
+    except aiohttp.ClientError as error:
+        raise DevError(f"cannot install the CRDs: {error}") from None
+
+
+async def _create_or_replace_crd(session: aiohttp.ClientSession, api_url: str, crd: dict[str, Any]) -> None:
+    async with session.post(f"{api_url}{CRD_API}", json=crd) as response:
+        if response.status == 409:
+            await _replace_crd(session, api_url, crd)
+        elif response.status >= 400:
+            raise DevError(f"cannot create CRD {crd['metadata']['name']}: {await _status_message(response)}")
+
+
+async def _replace_crd(session: aiohttp.ClientSession, api_url: str, crd: dict[str, Any]) -> None:
+    name = crd["metadata"]["name"]
+    url = f"{api_url}{CRD_API}/{name}"
+    async with session.get(url) as response:
+        if response.status >= 400:
+            raise DevError(f"cannot read CRD {name}: {await _status_message(response)}")
+        existing = await response.json()
+    desired = {
+        **crd,
+        "metadata": {**crd["metadata"], "resourceVersion": existing["metadata"]["resourceVersion"]},
+    }
+    async with session.put(url, json=desired) as response:
+        if response.status >= 400:
+            raise DevError(f"cannot update CRD {name}: {await _status_message(response)}")
+
+
+async def _wait_established(session: aiohttp.ClientSession, api_url: str, name: str) -> None:
+    while True:
+        async with session.get(f"{api_url}{CRD_API}/{name}") as response:
+            crd = await response.json() if response.status == 200 else {}
+        conditions = crd.get("status", {}).get("conditions", [])
+        if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+            return
+        await asyncio.sleep(0.05)
+
+
+async def _status_message(response: aiohttp.ClientResponse) -> str:
+    text = await response.text()
+    with contextlib.suppress(ValueError):
+        body = json.loads(text)
+        if isinstance(body, dict) and body.get("message"):
+            return f"{response.status} {body.get('reason', '')}: {body['message']}"
+    return f"{response.status} {text[:200]}"
+
+
+# --- Children ---------------------------------------------------------------------------------------
+
+
+def child_environment(environ: Mapping[str, str], kubeconfig: Path) -> dict[str, str]:
+    """The parent's environment with the emulator's kubeconfig taking precedence over any cluster."""
+    env = {key: value for key, value in environ.items() if key not in IN_CLUSTER_VARIABLES}
+    env["KUBECONFIG"] = str(kubeconfig)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def relay_line(name: str, line: str, log_format: str) -> str:
+    """A child's log line as the parent prints it: prefixed in text, tagged with `process` in JSON."""
+    if log_format == "json":
+        try:
+            document = json.loads(line)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            document = {"message": line}
+        return json.dumps({"process": name, **document})
+    return f"{name} | {line}"
+
+
+@dataclass
+class Child:
+    name: str
+    process: asyncio.subprocess.Process
+    relay: asyncio.Task[None] = field(init=False)
+
+    @property
+    def exited(self) -> bool:
+        return self.process.returncode is not None
+
+    @property
+    def exit_description(self) -> str:
+        code = self.process.returncode
+        if code is not None and code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exit code {code}"
+
+
+async def spawn_child(
+    name: str, args: list[str], env: Mapping[str, str], log_format: str, sink: TextIO
+) -> Child:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "k8s_manager",
+        *args,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        # Own session: a Ctrl-C in the terminal reaches only this process, which stops the children in order.
+        start_new_session=True,
+        limit=4 * 1024 * 1024,
+    )
+    child = Child(name, process)
+    child.relay = asyncio.create_task(_relay_output(child, log_format, sink), name=f"relay-{name}")
+    log.info("started %s (pid %d)", name, process.pid)
+    return child
+
+
+async def _relay_output(child: Child, log_format: str, sink: TextIO) -> None:
+    stream = child.process.stdout
+    assert stream is not None
+    while True:
+        try:
+            raw = await stream.readline()
+        except ValueError:  # a line longer than the buffer: pass on what there is
+            raw = await stream.read(64 * 1024)
+        if not raw:
+            return
+        line = raw.decode(errors="replace").rstrip("\r\n")
+        sink.write(relay_line(child.name, line, log_format) + "\n")
+        sink.flush()
+
+
+async def stop_children(children: list[Child], grace: float, force: asyncio.Event) -> None:
+    """SIGTERM every running child; SIGKILL any still running after `grace` seconds or once `force` is set."""
+    running = [child for child in children if not child.exited]
+    for child in running:
+        with contextlib.suppress(ProcessLookupError):
+            child.process.send_signal(signal.SIGTERM)
+    if running:
+        waits = asyncio.gather(*(child.process.wait() for child in running))
+        forced = asyncio.create_task(force.wait())
+        racers: set[asyncio.Future[Any]] = {waits, forced}
+        done, _ = await asyncio.wait(racers, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        forced.cancel()
+        if waits not in done:
+            for child in children:
+                if not child.exited:
+                    log.warning("%s did not stop in time; killing it", child.name)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(child.process.pid, signal.SIGKILL)
+            await waits
+    for child in children:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(child.relay, timeout=2)  # cancelled if something else still holds the pipe
+
+
+# --- Readiness --------------------------------------------------------------------------------------
+
+
+async def facade_serving(address: str) -> bool:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+async def operator_alive(session: aiohttp.ClientSession, liveness_url: str) -> bool:
+    try:
+        async with session.get(liveness_url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+# --- The session ------------------------------------------------------------------------------------
+
+
+class DevSession:
+    def __init__(self, options: DevOptions, stdout: TextIO, stderr: TextIO) -> None:
+        self.options = options
+        self.stdout = stdout
+        self.stderr = stderr
+        self.emulator: Emulator | None = None
+        self.children: list[Child] = []
+        self.kubeconfig = options.kubeconfig_out.expanduser().resolve()
+        self.facade_address = f"{LOOPBACK}:{options.grpc_port}"
+        self.stop_requested = asyncio.Event()
+        self.force_stop = asyncio.Event()
+
+    async def run(self) -> int:
+        with self._signals_handled():
+            try:
+                return await self._run()
+            except DevError as error:
+                log.error("%s", error)
+                return 1
+            finally:
+                await self._shutdown()
+
+    async def _run(self) -> int:
+        startup = asyncio.create_task(self._start(), name="dev-startup")
+        stop = asyncio.create_task(self.stop_requested.wait(), name="dev-stop")
+        try:
+            await asyncio.wait({startup, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not startup.done():  # stopped while starting: not an error
+                startup.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await startup
+                return 0
+            startup.result()
+            self._announce()
+            exits = {asyncio.create_task(child.process.wait()): child for child in self.children}
+            await asyncio.wait({stop, *exits}, return_when=asyncio.FIRST_COMPLETED)
+            for task in exits:
+                task.cancel()
+            if self.stop_requested.is_set():
+                return 0
+            dead = next(child for child in self.children if child.exited)
+            raise DevError(f"{dead.name} exited unexpectedly ({dead.exit_description}); stopping")
+        finally:
+            stop.cancel()
+
+    async def _start(self) -> None:
+        options = self.options
+        crds = load_crds(options.crds_dir or default_crds_dir())
+        emulator, api_url = await self._start_emulator()
+        emulator.write_kubeconfig(self.kubeconfig)
+        log.info("Kubernetes API emulator at %s, kubeconfig %s", api_url, self.kubeconfig)
+        async with aiohttp.ClientSession() as session:
+            try:
+                async with asyncio.timeout(options.startup_timeout):
+                    await apply_crds(session, api_url, crds)
+            except TimeoutError:
+                raise DevError(f"the CRDs were not Established within {options.startup_timeout:g}s") from None
+            if not crds:
+                log.warning("no CRDs found to install")
+            liveness_url = f"http://{LOOPBACK}:{free_loopback_port()}/healthz"
+            await self._spawn_children(liveness_url)
+            await self._wait_until_ready(session, liveness_url)
+
+    async def _start_emulator(self) -> tuple[Emulator, str]:
+        from kube_emulator import Emulator, EmulatorSettings  # imported here: only the dev mode needs it
+
+        emulator = Emulator(
+            EmulatorSettings(workload_ready_after=self.options.ready_after, simulate_pods=True)
+        )
+        try:
+            url = await emulator.start(LOOPBACK, self.options.api_port)
+        except OSError as error:
+            await emulator.stop()
+            port = self.options.api_port
+            raise DevError(f"cannot start the Kubernetes API emulator on port {port}: {error}") from None
+        self.emulator = emulator
+        return emulator, url
+
+    async def _spawn_children(self, liveness_url: str) -> None:
+        options = self.options
+        env = child_environment(os.environ, self.kubeconfig)
+        common = ["--log-format", options.log_format, *(["--verbose"] if options.verbose else [])]
+        operator_args = ["operator", "--liveness", liveness_url, *common]
+        facade_args = [
+            "facade",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(options.grpc_port),
+            "--shutdown-grace-period",
+            str(FACADE_SHUTDOWN_GRACE),
+            *common,
+        ]
+        for name, args in (("operator", operator_args), ("facade", facade_args)):
+            self.children.append(await spawn_child(name, args, env, options.log_format, self.stderr))
+
+    async def _wait_until_ready(self, session: aiohttp.ClientSession, liveness_url: str) -> None:
+        deadline = time.monotonic() + self.options.startup_timeout
+        while True:
+            for child in self.children:
+                if child.exited:
+                    raise DevError(f"{child.name} exited while starting ({child.exit_description})")
+            if await facade_serving(self.facade_address) and await operator_alive(session, liveness_url):
+                return
+            if time.monotonic() > deadline:
+                raise DevError(f"not ready after {self.options.startup_timeout:g}s")
+            await asyncio.sleep(0.1)
+
+    def _announce(self) -> None:
+        self.stdout.write(f"gRPC facade: {self.facade_address}\nkubeconfig: {self.kubeconfig}\nready\n")
+        self.stdout.flush()
+        log.info("ready")
+
+    async def _shutdown(self) -> None:
+        if self.children:
+            log.info("stopping %s", ", ".join(child.name for child in self.children))
+            await stop_children(self.children, self.options.stop_timeout, self.force_stop)
+        if self.emulator is not None:
+            await self.emulator.stop()
+            self.emulator = None
+        log.info("stopped")
+
+    @contextlib.contextmanager
+    def _signals_handled(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        try:
+            yield
+        finally:
+            for signum in STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
+
+    def _on_signal(self, signum: signal.Signals) -> None:
+        if self.stop_requested.is_set():
+            log.warning("received %s again: killing the children", signum.name)
+            self.force_stop.set()
+        else:
+            log.info("received %s: stopping", signum.name)
+            self.stop_requested.set()
+
+
+async def run_dev(options: DevOptions, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    return await DevSession(options, stdout or sys.stdout, stderr or sys.stderr).run()
+
+
+# --- Command line -----------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--grpc-port",
+        type=_argument(parse_port),
+        default=50051,
+        help="facade port on 127.0.0.1 (default 50051)",
+    )
+    parser.add_argument(
+        "--api-port",
+        type=_argument(parse_port),
+        default=0,
+        help="Kubernetes API emulator port on 127.0.0.1 (default 0: a free port)",
+    )
+    parser.add_argument(
+        "--kubeconfig-out",
+        type=Path,
+        default=DEFAULT_KUBECONFIG_OUT,
+        metavar="PATH",
+        help=f"where to write the kubeconfig for kubectl (default ./{DEFAULT_KUBECONFIG_OUT})",
+    )
+    parser.add_argument(
+        "--crds", type=Path, default=None, metavar="DIR", help="CRD directory (default: crds/ of the project)"
+    )
+    parser.add_argument(
+        "--ready-after",
+        type=_argument(parse_seconds),
+        default=0.5,
+        metavar="SECONDS",
+        help="simulated Deployments and pods become ready this long after they appear (default 0.5)",
+    )
+    parser.add_argument(
+        "--startup-timeout",
+        type=_argument(parse_seconds),
+        default=60.0,
+        metavar="SECONDS",
+        help="give up if not ready by then (default 60)",
+    )
+    parser.add_argument(
+        "--stop-timeout",
+        type=_argument(parse_seconds),
+        default=10.0,
+        metavar="SECONDS",
+        help="on stop, children still running after this long are killed (default 10)",
+    )
+
+
+def options_from_args(args: argparse.Namespace) -> DevOptions:
+    return DevOptions(
+        grpc_port=args.grpc_port,
+        api_port=args.api_port,
+        kubeconfig_out=args.kubeconfig_out,
+        crds_dir=args.crds,
+        ready_after=args.ready_after,
+        startup_timeout=args.startup_timeout,
+        stop_timeout=args.stop_timeout,
+        log_format=args.log_format,
+        verbose=args.verbose,
+    )
+
+
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse `type` from a parser raising ValueError, keeping its message in argparse's error."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert

@@ -1,0 +1,58 @@
+"""Logging for the command line: one line per event, as text or as JSON objects, on stderr."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import sys
+from typing import TextIO
+
+LOG_FORMATS = ("text", "json")
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "").replace("\n", "\\n")
+
+
+class TextFormatter(logging.Formatter):
+    """`2026-01-02T03:04:05.678Z INFO logger.name: message` with tracebacks folded into the same line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            message = f"{message}\n{self.formatException(record.exc_info)}"
+        return f"{_timestamp(record)} {record.levelname} {record.name}: {_one_line(message)}"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, object] = {
+            "time": _timestamp(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(document, default=str)
+
+
+def configure_logging(
+    log_format: str = "text", level: int = logging.INFO, stream: TextIO | None = None
+) -> None:
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"unknown log format {log_format!r}: expected one of {', '.join(LOG_FORMATS)}")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Third-party chatter (per-request lines) only when debugging.
+    for noisy in ("aiohttp.access", "asyncio", "urllib3"):
+        logging.getLogger(noisy).setLevel(level if level <= logging.DEBUG else logging.WARNING)

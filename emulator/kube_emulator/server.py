@@ -1,0 +1,533 @@
+"""The Kubernetes REST API over HTTP (aiohttp), served from a :class:`Cluster`.
+
+Paths, verbs, query parameters, content types and error bodies follow kube-apiserver, so that
+client-go (kubectl), the Python `kubernetes` client and kopf talk to it as to a real cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from . import discovery, errors, patching, tables
+from .cluster import Cluster
+from .errors import ApiError
+from .faults import Fault, FaultInjector
+from .resources import JsonObject, ResourceType
+from .selectors import FieldSelector, LabelSelector
+from .store import BOOKMARK, ERROR, Change, Watch
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+# Fields a pod field selector may use besides metadata.* (what kubelet and kubectl rely on).
+_EXTRA_FIELDS: dict[tuple[str, str], frozenset[str]] = {
+    ("", "pods"): frozenset({"status.phase", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+                             "spec.serviceAccountName", "status.podIP"}),
+    ("", "events"): frozenset({"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+                               "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+                               "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"}),
+    ("", "secrets"): frozenset({"type"}),
+    ("", "namespaces"): frozenset({"status.phase"}),
+}
+
+DEFAULT_WATCH_TIMEOUT = 1800.0
+
+
+@dataclass
+class Target:
+    rtype: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str
+
+
+class ApiServer:
+    """HTTP front of a Cluster. `bookmark_interval` is how often idle watches get a BOOKMARK."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        faults: FaultInjector | None = None,
+        bookmark_interval: float = 5.0,
+        extra_routes: Callable[[web.Application], None] | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.faults = faults or FaultInjector()
+        self.bookmark_interval = bookmark_interval
+        self.app = web.Application(middlewares=[self._errors_middleware], client_max_size=16 * 1024 * 1024)
+        if extra_routes is not None:
+            extra_routes(self.app)
+        self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner: web.AppRunner | None = None
+        self._watch_tasks: set[asyncio.Task[Any]] = set()
+        self.url = ""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets  # type: ignore[attr-defined]
+        bound_port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.url = f"http://{host}:{bound_port}"
+        return self.url
+
+    async def stop(self) -> None:
+        self.cluster.store.end_watches()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ------------------------------------------------------------------ plumbing
+
+    @web.middleware
+    async def _errors_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as error:
+            return _json_response(error.status(), error.code, error.headers)
+        except web.HTTPException:
+            raise
+        except Exception:
+            log.exception("internal error serving %s %s", request.method, request.path)
+            return _json_response(ApiError(500, "Internal error occurred: see the emulator log").status(), 500)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        is_watch = _truthy(request.query.get("watch"))
+        fault = self.faults.match(request.method, request.path, is_watch)
+        if fault is not None:
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.status is not None:
+                raise fault.error()
+        path = request.path.rstrip("/") or "/"
+        if request.method == "GET":
+            static = discovery.static_document(self.cluster.registry, path)
+            if static is not None:
+                return _json_response(static)
+        target = self._target(path)
+        return await self._serve(request, target, is_watch, fault)
+
+    def _target(self, path: str) -> Target:
+        parts = [p for p in path.split("/") if p]
+        if len(parts) >= 3 and parts[0] == "api":
+            group, version, rest = "", parts[1], parts[2:]
+        elif len(parts) >= 4 and parts[0] == "apis":
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise _not_found_path()
+        namespace: str | None = None
+        namespace_subresource = group == "" and len(rest) == 3 and rest[2] in ("status", "finalize")
+        if rest[0] == "namespaces" and len(rest) >= 3 and not namespace_subresource:
+            namespace, rest = rest[1], rest[2:]
+        if len(rest) > 3:
+            raise _not_found_path()
+        rtype = self.cluster.registry.get(group, version, rest[0])
+        if rtype is None or (namespace is not None and not rtype.namespaced):
+            raise _not_found_path()
+        name = rest[1] if len(rest) > 1 else None
+        subresource = rest[2] if len(rest) > 2 else ""
+        if subresource and subresource not in rtype.subresources and not (
+            subresource == "finalize" and rtype.storage_key == ("", "namespaces")
+        ):
+            raise _not_found_path()
+        return Target(rtype, namespace, name, subresource)
+
+    async def _serve(
+        self, request: web.Request, target: Target, is_watch: bool, fault: Fault | None
+    ) -> web.StreamResponse:
+        method = request.method
+        if target.name is None:
+            if method == "GET":
+                if is_watch:
+                    return await self._watch(request, target, fault)
+                return self._list(request, target)
+            if method == "POST":
+                return await self._create(request, target)
+            if method == "DELETE":
+                return await self._delete_collection(request, target)
+        else:
+            if method == "GET":
+                if is_watch:
+                    raise errors.method_not_allowed()
+                return self._respond(request, target.rtype, self._get(target))
+            if method == "PUT":
+                return await self._replace(request, target)
+            if method == "PATCH":
+                return await self._patch(request, target)
+            if method == "DELETE" and not target.subresource:
+                return await self._delete(request, target)
+        raise errors.method_not_allowed()
+
+    # ------------------------------------------------------------------ verbs
+
+    def _get(self, target: Target) -> JsonObject:
+        assert target.name is not None
+        return self.cluster.store.get(target.rtype, target.namespace, target.name)
+
+    def _list(self, request: web.Request, target: Target) -> web.StreamResponse:
+        labels, fields = self._selectors(request, target.rtype)
+        items, rv = self.cluster.store.list(target.rtype, target.namespace, labels, fields)
+        items, continue_token, remaining = _paginate(items, request.query, rv)
+        list_meta: JsonObject = {"resourceVersion": str(rv)}
+        if continue_token:
+            list_meta["continue"] = continue_token
+            list_meta["remainingItemCount"] = remaining
+        body = {"kind": target.rtype.list_kind, "apiVersion": target.rtype.api_version, "metadata": list_meta,
+                "items": items}
+        return self._respond(request, target.rtype, body)
+
+    async def _create(self, request: web.Request, target: Target) -> web.StreamResponse:
+        body = await _read_object(request)
+        self._check_body_type(body, target.rtype)
+        body_ns = (body.get("metadata") or {}).get("namespace")
+        if target.rtype.namespaced:
+            if target.namespace is None:
+                raise _not_found_path()
+            if body_ns and body_ns != target.namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            self._check_namespace_open(target.namespace)
+        obj, warnings = self.cluster.store.create(
+            target.rtype, target.namespace, body, dry_run=_dry_run(request), strict=_strict(request)
+        )
+        return self._respond(request, target.rtype, obj, status=201, warnings=warnings)
+
+    async def _replace(self, request: web.Request, target: Target) -> web.StreamResponse:
+        assert target.name is not None
+        body = await _read_object(request)
+        self._check_body_type(body, target.rtype)
+        body_ns = (body.get("metadata") or {}).get("namespace")
+        if target.rtype.namespaced and body_ns and body_ns != target.namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        obj, warnings = self.cluster.store.update(
+            target.rtype,
+            target.namespace,
+            target.name,
+            body,
+            subresource=target.subresource,
+            dry_run=_dry_run(request),
+            strict=_strict(request),
+        )
+        return self._respond(request, target.rtype, obj, warnings=warnings)
+
+    async def _patch(self, request: web.Request, target: Target) -> web.StreamResponse:
+        assert target.name is not None
+        content_type = request.content_type
+        raw = await request.read()
+        try:
+            patch = json.loads(raw or b"null")
+        except ValueError as error:
+            raise errors.bad_request(f"error decoding patch: {error}") from None
+        current = self.cluster.store.get(target.rtype, target.namespace, target.name)
+        if content_type == MERGE_PATCH:
+            if not isinstance(patch, dict):
+                raise errors.bad_request("json: cannot unmarshal into Go value of type map[string]interface {}")
+            patched = patching.merge_patch(current, patch)
+        elif content_type == JSON_PATCH:
+            patched = patching.json_patch(current, patch)
+        elif content_type == STRATEGIC_PATCH:
+            if target.rtype.from_crd:
+                raise errors.unsupported_media_type(content_type)
+            if not isinstance(patch, dict):
+                raise errors.bad_request("json: cannot unmarshal into Go value of type map[string]interface {}")
+            patched = patching.strategic_merge_patch(current, patch, target.rtype.kind)
+        else:
+            raise errors.unsupported_media_type(content_type)
+        if not isinstance(patched, dict):
+            raise errors.bad_request("the patch did not produce an object")
+        obj, warnings = self.cluster.store.update(
+            target.rtype,
+            target.namespace,
+            target.name,
+            patched,
+            subresource=target.subresource,
+            dry_run=_dry_run(request),
+            require_resource_version=False,
+            strict=_strict(request),
+        )
+        return self._respond(request, target.rtype, obj, warnings=warnings)
+
+    async def _delete(self, request: web.Request, target: Target) -> web.StreamResponse:
+        assert target.name is not None
+        options = await _delete_options(request)
+        obj = self.cluster.store.delete(
+            target.rtype,
+            target.namespace,
+            target.name,
+            propagation=options.get("propagationPolicy") or "Background",
+            preconditions=options.get("preconditions"),
+            dry_run=_dry_run(request) or options.get("dryRun") == ["All"],
+        )
+        return self._respond(request, target.rtype, obj)
+
+    async def _delete_collection(self, request: web.Request, target: Target) -> web.StreamResponse:
+        options = await _delete_options(request)
+        labels, fields = self._selectors(request, target.rtype)
+        items, rv = self.cluster.store.list(target.rtype, target.namespace, labels, fields)
+        deleted = []
+        for item in items:
+            with contextlib.suppress(ApiError):
+                deleted.append(
+                    self.cluster.store.delete(
+                        target.rtype,
+                        item["metadata"].get("namespace"),
+                        item["metadata"]["name"],
+                        propagation=options.get("propagationPolicy") or "Background",
+                        dry_run=_dry_run(request),
+                    )
+                )
+        body = {"kind": target.rtype.list_kind, "apiVersion": target.rtype.api_version,
+                "metadata": {"resourceVersion": str(self.cluster.store.resource_version)}, "items": deleted}
+        return _json_response(body)
+
+    async def _watch(self, request: web.Request, target: Target, fault: Fault | None) -> web.StreamResponse:
+        labels, fields = self._selectors(request, target.rtype)
+        rv_param = request.query.get("resourceVersion", "")
+        since: int | None = None
+        if rv_param not in ("", "0"):
+            try:
+                since = int(rv_param)
+            except ValueError:
+                raise errors.bad_request(f"invalid resource version: {rv_param}") from None
+        bookmarks = _truthy(request.query.get("allowWatchBookmarks"))
+        timeout = DEFAULT_WATCH_TIMEOUT
+        if "timeoutSeconds" in request.query:
+            try:
+                timeout = float(request.query["timeoutSeconds"])
+            except ValueError:
+                raise errors.bad_request("timeoutSeconds must be an integer") from None
+        as_table = tables.wants_table(request.headers.get("Accept", ""))
+        try:
+            watch = self.cluster.store.open_watch(target.rtype, target.namespace, labels, fields, since)
+        except ApiError as error:
+            if error.code != 410:
+                raise
+            # client-go expects an expired watch as a 200 stream with one ERROR event.
+            response = web.StreamResponse(status=200, headers={"Content-Type": JSON})
+            await response.prepare(request)
+            await response.write(_event_line(ERROR, error.status()))
+            return response
+        break_after = fault.break_watch_after if fault is not None else None
+        response = web.StreamResponse(
+            status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"}
+        )
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        deadline = time.monotonic() + timeout
+        sent = 0
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                wait = min(remaining, self.bookmark_interval) if bookmarks else remaining
+                try:
+                    change = await asyncio.wait_for(watch.queue.get(), timeout=wait)
+                except TimeoutError:
+                    if bookmarks and deadline - time.monotonic() > 0:
+                        await response.write(_event_line(BOOKMARK, self._bookmark(target.rtype)))
+                    continue
+                if change is None:
+                    break
+                obj = change.object
+                if as_table:
+                    obj = tables.to_table(target.rtype, [obj], request.query, watch_event=True)
+                await response.write(_event_line(change.type, obj))
+                sent += 1
+                if break_after is not None and sent >= break_after:
+                    # Drop the connection without a clean end, as a broken proxy or apiserver restart would.
+                    if request.transport is not None:
+                        request.transport.close()
+                    return response
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await response.write_eof()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.cluster.store.close_watch(watch)
+        return response
+
+    def _bookmark(self, rtype: ResourceType) -> JsonObject:
+        return {"kind": rtype.kind, "apiVersion": rtype.api_version,
+                "metadata": {"resourceVersion": str(self.cluster.store.resource_version)}}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _selectors(self, request: web.Request, rtype: ResourceType) -> tuple[LabelSelector, FieldSelector]:
+        labels = LabelSelector.parse(request.query.get("labelSelector", ""))
+        fields = FieldSelector.parse(
+            request.query.get("fieldSelector", ""), _EXTRA_FIELDS.get(rtype.storage_key, frozenset())
+        )
+        return labels, fields
+
+    def _check_body_type(self, body: JsonObject, rtype: ResourceType) -> None:
+        api_version, kind = body.get("apiVersion"), body.get("kind")
+        if kind and kind != rtype.kind:
+            raise errors.bad_request(
+                f"the kind in the data ({kind}) does not match the expected kind ({rtype.kind})"  # noqa: S608
+            )
+        if api_version and api_version != rtype.api_version:
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({rtype.api_version})"
+            )
+
+    def _check_namespace_open(self, namespace: str) -> None:
+        ns_type = self.cluster.rtype("", "v1", "namespaces")
+        found = self.cluster.store.find(ns_type, None, namespace)
+        if found is None:
+            raise errors.not_found("", "namespaces", namespace)
+        if found["metadata"].get("deletionTimestamp"):
+            raise errors.forbidden(
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+            )
+
+    def _respond(
+        self,
+        request: web.Request,
+        rtype: ResourceType,
+        body: JsonObject,
+        status: int = 200,
+        warnings: list[str] | None = None,
+    ) -> web.StreamResponse:
+        if tables.wants_table(request.headers.get("Accept", "")):
+            items = body["items"] if "items" in body else [body]
+            table = tables.to_table(rtype, items, request.query)
+            if "items" in body:
+                table["metadata"] = body["metadata"]
+            body = table
+        headers = {}
+        if warnings:
+            headers["Warning"] = ", ".join(f'299 - "{_escape_warning(w)}"' for w in warnings)
+        return _json_response(body, status, headers)
+
+
+def _escape_warning(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _event_line(event_type: str, obj: JsonObject) -> bytes:
+    return (json.dumps({"type": event_type, "object": obj}, separators=(",", ":")) + "\n").encode()
+
+
+def _json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        content_type=JSON,
+        headers=headers,
+    )
+
+
+def _not_found_path() -> ApiError:
+    return ApiError(404, "the server could not find the requested resource", "NotFound", {})
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.lower() in ("true", "1")
+
+
+def _dry_run(request: web.Request) -> bool:
+    values = request.query.getall("dryRun", [])
+    for value in values:
+        if value != "All":
+            raise errors.bad_request(f'unsupported dry run option: "{value}"')
+    return bool(values)
+
+
+def _strict(request: web.Request) -> bool:
+    return request.query.get("fieldValidation", "") == "Strict"
+
+
+async def _read_object(request: web.Request) -> JsonObject:
+    raw = await request.read()
+    content_type = request.content_type
+    try:
+        if content_type in ("application/yaml", "application/x-yaml"):
+            body = yaml.safe_load(raw)
+        elif content_type in (JSON, "", "application/octet-stream", "text/plain"):
+            body = json.loads(raw or b"null")
+        else:
+            raise errors.unsupported_media_type(content_type)
+    except (ValueError, yaml.YAMLError) as error:
+        raise errors.bad_request(f"couldn't get version/kind; json parse error: {error}") from None
+    if not isinstance(body, dict):
+        raise errors.bad_request("Object 'Kind' is missing in the request body")
+    return body
+
+
+async def _delete_options(request: web.Request) -> JsonObject:
+    options: JsonObject = {}
+    raw = await request.read()
+    if raw.strip():
+        try:
+            parsed = json.loads(raw)
+        except ValueError as error:
+            raise errors.bad_request(f"invalid DeleteOptions: {error}") from None
+        if isinstance(parsed, dict):
+            options.update(parsed)
+    if "propagationPolicy" in request.query:
+        options["propagationPolicy"] = request.query["propagationPolicy"]
+    policy = options.get("propagationPolicy")
+    if options.get("orphanDependents") is True and not policy:
+        options["propagationPolicy"] = "Orphan"
+    if policy not in (None, "", "Background", "Foreground", "Orphan"):
+        raise errors.invalid(
+            "DeleteOptions", "", "", "",
+            [("FieldValueNotSupported", "propagationPolicy",
+              f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan", "nil"')],
+        )
+    return options
+
+
+def _paginate(
+    items: list[JsonObject], query: Any, rv: int
+) -> tuple[list[JsonObject], str, int]:
+    """Apply `limit`/`continue`; the token remembers the last key returned (no snapshot, see README)."""
+    start_after: tuple[str, str] | None = None
+    token = query.get("continue", "")
+    if token:
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+            start_after = (decoded["ns"], decoded["name"])
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise errors.bad_request("continue key is not valid: illegal base64 data") from None
+        items = [
+            i for i in items
+            if (i["metadata"].get("namespace", ""), i["metadata"]["name"]) > start_after
+        ]
+    limit = int(query.get("limit", "0") or 0)
+    if limit <= 0 or len(items) <= limit:
+        return items, "", 0
+    page, rest = items[:limit], items[limit:]
+    last = page[-1]["metadata"]
+    next_token = base64.urlsafe_b64encode(
+        json.dumps({"ns": last.get("namespace", ""), "name": last["name"], "rv": rv}).encode()
+    ).decode()
+    return page, next_token, len(rest)

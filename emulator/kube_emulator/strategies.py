@@ -1,0 +1,376 @@
+"""Kind-specific write rules, as kube-apiserver's registry strategies apply them.
+
+Defaults, system-set fields, status-subresource isolation, generation, and validation for the built-in
+kinds we serve and for custom resources (whose schema comes from their CRD).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import ipaddress
+from typing import Any
+
+from . import errors, validation
+from .resources import JsonObject, ResourceType
+from .schema import CrdSchema, validate_crd_definition
+from .store import Hooks
+from .validation import FieldError
+
+CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+NAMESPACE_FINALIZER = "kubernetes"
+
+_LABEL_NAMED = {("", "namespaces")}
+_DNS1035_NAMED = {("", "services")}
+_SEGMENT_NAMED = {
+    ("rbac.authorization.k8s.io", "roles"),
+    ("rbac.authorization.k8s.io", "rolebindings"),
+    ("rbac.authorization.k8s.io", "clusterroles"),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"),
+}
+_GENERATION_KINDS = {
+    ("apps", "deployments"),
+    ("apps", "replicasets"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+}
+
+
+def _name_rule(rtype: ResourceType) -> str:
+    key = rtype.storage_key
+    if key in _LABEL_NAMED:
+        return "label"
+    if key in _DNS1035_NAMED:
+        return "dns1035"
+    if key in _SEGMENT_NAMED:
+        return "segment"
+    return "subdomain"
+
+
+def _carry_status(rtype: ResourceType, new: JsonObject, old: JsonObject) -> None:
+    if "status" in old:
+        new["status"] = copy.deepcopy(old["status"])
+    else:
+        new.pop("status", None)
+
+
+def _status_only(new: JsonObject, old: JsonObject) -> JsonObject:
+    """What a write to /status leaves: the old object with only the new status."""
+    result = copy.deepcopy(old)
+    if "status" in new:
+        result["status"] = new["status"]
+    else:
+        result.pop("status", None)
+    result["metadata"]["resourceVersion"] = new.get("metadata", {}).get(
+        "resourceVersion", old["metadata"].get("resourceVersion")
+    )
+    return result
+
+
+class Strategies(Hooks):
+    """Hooks for the store: everything that differs from kind to kind."""
+
+    def __init__(self) -> None:
+        self._schemas: dict[tuple[str, str, str], CrdSchema] = {}
+        self._next_cluster_ip = int(ipaddress.IPv4Address("10.96.0.10"))
+
+    def set_schema(self, rtype: ResourceType, schema: CrdSchema | None) -> None:
+        key = (rtype.group, rtype.version, rtype.plural)
+        if schema is None:
+            self._schemas.pop(key, None)
+        else:
+            self._schemas[key] = schema
+
+    def _schema(self, rtype: ResourceType) -> CrdSchema | None:
+        return self._schemas.get((rtype.group, rtype.version, rtype.plural))
+
+    # ------------------------------------------------------------------ create
+
+    def prepare_create(self, rtype: ResourceType, obj: JsonObject) -> list[str]:
+        if rtype.has_status and rtype.storage_key != ("", "namespaces"):
+            obj.pop("status", None)
+        unknown: list[str] = []
+        if rtype.from_crd:
+            unknown = self._prune_and_default(rtype, obj)
+        else:
+            getattr(self, f"_create_{rtype.group.replace('.', '_')}_{rtype.plural}", _noop)(obj)
+        return unknown
+
+    def _prune_and_default(self, rtype: ResourceType, obj: JsonObject) -> list[str]:
+        schema = self._schema(rtype)
+        if schema is None:
+            return []
+        pruned, paths = schema.prune(obj)
+        defaulted = schema.apply_defaults(pruned)
+        obj.clear()
+        obj.update(defaulted)
+        return paths
+
+    def _create__namespaces(self, obj: JsonObject) -> None:
+        obj.setdefault("spec", {})["finalizers"] = [NAMESPACE_FINALIZER]
+        obj["status"] = {"phase": "Active"}
+        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+
+    def _create__secrets(self, obj: JsonObject) -> None:
+        obj.setdefault("type", "Opaque")
+        string_data = obj.pop("stringData", None) or {}
+        if string_data:
+            data = obj.setdefault("data", {}) or {}
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+            obj["data"] = data
+
+    def _create__services(self, obj: JsonObject) -> None:
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        if spec.get("clusterIP") != "None" and not spec.get("clusterIP"):
+            self._next_cluster_ip += 1
+            spec["clusterIP"] = str(ipaddress.IPv4Address(self._next_cluster_ip))
+        spec["clusterIPs"] = [spec["clusterIP"]]
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+        for port in spec.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
+        obj["status"] = {"loadBalancer": {}}
+
+    def _create__pods(self, obj: JsonObject) -> None:
+        _default_pod_spec(obj.setdefault("spec", {}))
+        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+
+    def _create_apps_deployments(self, obj: JsonObject) -> None:
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        spec.setdefault(
+            "strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
+        )
+        _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
+        obj["status"] = {}
+
+    def _create_apps_replicasets(self, obj: JsonObject) -> None:
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
+        obj["status"] = {"replicas": 0}
+
+    def _create_apiextensions_k8s_io_customresourcedefinitions(self, obj: JsonObject) -> None:
+        finalizers = obj["metadata"].setdefault("finalizers", [])
+        if CRD_CLEANUP_FINALIZER not in finalizers:
+            finalizers.append(CRD_CLEANUP_FINALIZER)
+        spec = obj.setdefault("spec", {})
+        names = spec.setdefault("names", {})
+        if names.get("kind") and not names.get("listKind"):
+            names["listKind"] = names["kind"] + "List"
+        if names.get("plural") and not names.get("singular") and names.get("kind"):
+            names["singular"] = str(names["kind"]).lower()
+        conversion = spec.setdefault("conversion", {"strategy": "None"})
+        conversion.setdefault("strategy", "None")
+        obj["status"] = {"acceptedNames": {"kind": "", "plural": ""}, "conditions": [], "storedVersions": []}
+
+    # ------------------------------------------------------------------ update
+
+    def prepare_update(self, rtype: ResourceType, new: JsonObject, old: JsonObject, subresource: str) -> list[str]:
+        if subresource == "status":
+            replaced = _status_only(new, old)
+            new.clear()
+            new.update(replaced)
+            return []
+        if subresource == "finalize":  # namespaces: only spec.finalizers may change
+            finalizers = (new.get("spec") or {}).get("finalizers") or []
+            replaced = copy.deepcopy(old)
+            replaced.setdefault("spec", {})["finalizers"] = finalizers
+            replaced["metadata"]["resourceVersion"] = new["metadata"].get("resourceVersion")
+            new.clear()
+            new.update(replaced)
+            return []
+        if rtype.has_status:
+            _carry_status(rtype, new, old)
+        unknown: list[str] = []
+        if rtype.from_crd:
+            unknown = self._prune_and_default(rtype, new)
+        key = rtype.storage_key
+        if key == ("", "namespaces"):
+            new["spec"] = copy.deepcopy(old.get("spec", {}))
+            new["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = new["metadata"]["name"]
+        elif key == ("", "services"):
+            spec = new.setdefault("spec", {})
+            old_spec = old.get("spec", {})
+            for kept in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+                if kept in old_spec and not spec.get(kept):
+                    spec[kept] = old_spec[kept]
+            spec.setdefault("type", old_spec.get("type", "ClusterIP"))
+            spec.setdefault("sessionAffinity", "None")
+            spec.setdefault("internalTrafficPolicy", "Cluster")
+            for port in spec.get("ports") or []:
+                port.setdefault("protocol", "TCP")
+                port.setdefault("targetPort", port.get("port"))
+        elif key == ("", "secrets"):
+            self._create__secrets(new)
+        elif key in (("apps", "deployments"), ("apps", "replicasets")):
+            spec = new.setdefault("spec", {})
+            spec.setdefault("replicas", 1)
+            if key == ("apps", "deployments"):
+                spec.setdefault("revisionHistoryLimit", 10)
+                spec.setdefault("progressDeadlineSeconds", 600)
+                spec.setdefault(
+                    "strategy",
+                    {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+                )
+            _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
+        elif key == ("", "pods"):
+            _default_pod_spec(new.setdefault("spec", {}))
+        return unknown
+
+    # ------------------------------------------------------------------ rules
+
+    def uses_generation(self, rtype: ResourceType) -> bool:
+        return rtype.from_crd or rtype.storage_key in _GENERATION_KINDS
+
+    def spec_changed(self, rtype: ResourceType, new: JsonObject, old: JsonObject) -> bool:
+        if rtype.from_crd:
+            ignored = {"metadata", "status"} if rtype.has_status else {"metadata"}
+            strip = {k: v for k, v in new.items() if k not in ignored}, {
+                k: v for k, v in old.items() if k not in ignored
+            }
+            return bool(strip[0] != strip[1])
+        return bool(new.get("spec") != old.get("spec"))
+
+    def allow_unconditional_update(self, rtype: ResourceType) -> bool:
+        return not rtype.from_crd
+
+    def blocks_deletion(self, rtype: ResourceType, obj: JsonObject) -> bool:
+        return rtype.storage_key == ("", "namespaces") and bool((obj.get("spec") or {}).get("finalizers"))
+
+    def on_deletion_started(self, rtype: ResourceType, obj: JsonObject) -> None:
+        if rtype.storage_key == ("", "namespaces"):
+            obj.setdefault("status", {})["phase"] = "Terminating"
+
+    def validate(self, rtype: ResourceType, obj: JsonObject, old: JsonObject | None) -> None:
+        metadata = obj.get("metadata", {})
+        found: list[FieldError] = validation.object_meta(metadata, _name_rule(rtype))
+        if rtype.from_crd:
+            schema = self._schema(rtype)
+            if schema is not None:
+                found.extend(schema.validate(obj, old))
+        else:
+            check = getattr(self, f"_validate_{rtype.group.replace('.', '_')}_{rtype.plural}", None)
+            if check is not None:
+                found.extend(check(obj, old))
+        if found:
+            raise errors.invalid(rtype.kind, rtype.group, rtype.plural, metadata.get("name", ""), found)
+
+    def _validate_apiextensions_k8s_io_customresourcedefinitions(
+        self, obj: JsonObject, old: JsonObject | None
+    ) -> list[FieldError]:
+        found = list(validate_crd_definition(obj))
+        spec = obj.get("spec", {})
+        names = spec.get("names", {})
+        expected = f"{names.get('plural', '')}.{spec.get('group', '')}"
+        if obj["metadata"].get("name") != expected:
+            found.append(
+                validation.invalid_value(
+                    "metadata.name", obj["metadata"].get("name"), f"must be spec.names.plural+\".\"+spec.group"
+                )
+            )
+        if old is not None:
+            old_spec = old.get("spec", {})
+            for immutable in ("group", "scope"):
+                if spec.get(immutable) != old_spec.get(immutable):
+                    found.append(
+                        validation.invalid_value(f"spec.{immutable}", spec.get(immutable), "field is immutable")
+                    )
+        return found
+
+    def _validate_apps_deployments(self, obj: JsonObject, old: JsonObject | None) -> list[FieldError]:
+        return _validate_workload(obj, old)
+
+    def _validate_apps_replicasets(self, obj: JsonObject, old: JsonObject | None) -> list[FieldError]:
+        return _validate_workload(obj, old)
+
+    def _validate__configmaps(self, obj: JsonObject, old: JsonObject | None) -> list[FieldError]:
+        found: list[FieldError] = []
+        for section in ("data", "binaryData"):
+            for key in obj.get(section) or {}:
+                found.extend(validation.invalid_value(f"{section}[{key}]", key, p) for p in validation.config_key(key))
+        return found
+
+    def _validate__secrets(self, obj: JsonObject, old: JsonObject | None) -> list[FieldError]:
+        found: list[FieldError] = []
+        for key, value in (obj.get("data") or {}).items():
+            found.extend(validation.invalid_value(f"data[{key}]", key, p) for p in validation.config_key(key))
+            try:
+                base64.b64decode(str(value), validate=True)
+            except ValueError:
+                found.append(validation.invalid_value(f"data[{key}]", "<secret contents redacted>",
+                                                      "illegal base64 data"))
+        return found
+
+
+def _noop(obj: JsonObject) -> None:
+    return None
+
+
+def _default_pod_spec(spec: JsonObject) -> None:
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("securityContext", {})
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        image = str(container.get("image", ""))
+        tag = image.rsplit("/", 1)[-1]
+        latest = "@" not in image and (":" not in tag or tag.endswith(":latest"))
+        container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+        container.setdefault("terminationMessagePath", "/dev/termination-log")
+        container.setdefault("terminationMessagePolicy", "File")
+        container.setdefault("resources", {})
+        for port in container.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+
+
+def _validate_workload(obj: JsonObject, old: JsonObject | None) -> list[FieldError]:
+    from .selectors import LabelSelector
+
+    found: list[FieldError] = []
+    spec = obj.get("spec") or {}
+    selector = spec.get("selector")
+    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if not selector:
+        found.append(("FieldValueRequired", "spec.selector", "Required value"))
+    else:
+        if not (selector.get("matchLabels") or selector.get("matchExpressions")):
+            found.append(validation.invalid_value("spec.selector", selector, "empty selector is invalid for deployment"))
+        elif not LabelSelector.from_label_selector(selector).matches(template_labels):
+            found.append(
+                validation.invalid_value(
+                    "spec.template.metadata.labels",
+                    _go_map(template_labels),
+                    "`selector` does not match template `labels`",
+                )
+            )
+        if old is not None and (old.get("spec") or {}).get("selector") != selector:
+            found.append(validation.invalid_value("spec.selector", _go_selector(selector), "field is immutable"))
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    if not containers:
+        found.append(("FieldValueRequired", "spec.template.spec.containers", "Required value"))
+    for index, container in enumerate(containers):
+        if not container.get("name"):
+            found.append(("FieldValueRequired", f"spec.template.spec.containers[{index}].name", "Required value"))
+        if not container.get("image"):
+            found.append(("FieldValueRequired", f"spec.template.spec.containers[{index}].image", "Required value"))
+    replicas = spec.get("replicas")
+    if isinstance(replicas, int) and replicas < 0:
+        found.append(validation.invalid_value("spec.replicas", replicas, "must be greater than or equal to 0"))
+    return found
+
+
+def _go_map(labels: dict[str, Any]) -> str:
+    inner = ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items()))
+    return f"map[string]string{{{inner}}}"
+
+
+def _go_selector(selector: dict[str, Any]) -> str:
+    return f"v1.LabelSelector{{MatchLabels:{_go_map(selector.get('matchLabels') or {})}}}"

@@ -1,0 +1,232 @@
+"""The facade's configuration: the original k8s-manager's `KRE_*` environment variables, overridable by flags.
+
+Precedence: command-line flag, then environment variable, then default. An empty environment variable
+counts as unset. Every value is validated here, so a bad setting stops the process before it serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Kubernetes quantities as used for storage sizes: a number with an optional binary or decimal suffix.
+STORAGE_QUANTITY = re.compile(r"^(\d+(\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+# Docker image tag grammar (distribution/reference).
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# Go's strconv.ParseBool, which the original's envconfig used, plus yes/no.
+TRUE_WORDS = frozenset({"1", "t", "true", "yes", "y", "on"})
+FALSE_WORDS = frozenset({"0", "f", "false", "no", "n", "off"})
+
+
+class ConfigError(ValueError):
+    """A setting has an invalid value; the message names the setting and says what is expected."""
+
+
+@dataclass(frozen=True)
+class FacadeConfig:
+    host: str = "0.0.0.0"
+    port: int = 50051
+    prometheus_url: str = "http://localhost:9090"
+    base_domain_name: str = "local"
+    development_mode: bool = False
+    shared_storage_class: str = "standard"
+    shared_storage_size: str = "1Gi"
+    # Image tag of the runtime operator; None leaves the choice to the operator (never `latest` by default).
+    kubernetes_operator_version: str | None = None
+    shutdown_grace_period: float = 10.0
+
+    @property
+    def address(self) -> str:
+        """host:port as gRPC expects it (IPv6 hosts in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def parse_port(text: str) -> int:
+    try:
+        port = int(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a port number: expected an integer from 0 to 65535") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{port} is out of range: expected an integer from 0 to 65535")
+    return port
+
+
+def parse_host(text: str) -> str:
+    host = text.strip().removeprefix("[").removesuffix("]")
+    if not host or any(char.isspace() or char == "/" for char in host):
+        raise ValueError(f"{text!r} is not a host name or IP address")
+    return host
+
+
+def parse_bool(text: str) -> bool:
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"{text!r} is not a boolean: expected true or false")
+
+
+def parse_http_url(text: str) -> str:
+    url = text.strip()
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{text!r} is not an http(s) URL such as http://prometheus-operated:9090")
+    return url.rstrip("/")
+
+
+def parse_dns_subdomain(text: str) -> str:
+    name = text.strip()
+    if len(name) > 253 or not DNS1123_SUBDOMAIN.match(name):
+        raise ValueError(
+            f"{text!r} is not a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+def parse_storage_size(text: str) -> str:
+    size = text.strip()
+    if not STORAGE_QUANTITY.match(size):
+        raise ValueError(f"{text!r} is not a storage quantity such as 1Gi or 500Mi")
+    return size
+
+
+def parse_image_tag(text: str) -> str:
+    tag = text.strip()
+    if not IMAGE_TAG.match(tag):
+        raise ValueError(
+            f"{text!r} is not an image tag: letters, digits, '_', '.', '-', at most 128 characters"
+        )
+    return tag
+
+
+def parse_seconds(text: str) -> float:
+    try:
+        seconds = float(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(f"{seconds} is out of range: expected a non-negative number of seconds")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Setting:
+    field: str
+    env: str
+    flag: str
+    parse: Callable[[str], object]
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "KRE_HOST", "--host", parse_host, "address to listen on"),
+    Setting("port", "KRE_PORT", "--port", parse_port, "gRPC port (0 picks a free one)"),
+    Setting(
+        "prometheus_url", "KRE_PROMETHEUS_URL", "--prometheus-url", parse_http_url, "Prometheus base URL"
+    ),
+    Setting(
+        "base_domain_name",
+        "KRE_BASE_DOMAIN_NAME",
+        "--base-domain-name",
+        parse_dns_subdomain,
+        "runtime entrypoints are served at <runtime>.<base domain>",
+    ),
+    Setting(
+        "development_mode",
+        "KRE_DEVELOPMENT_MODE",
+        "--development-mode",
+        parse_bool,
+        "create runtimes in development mode",
+    ),
+    Setting(
+        "shared_storage_class",
+        "KRE_SHARED_STORAGECLASS",
+        "--shared-storage-class",
+        parse_dns_subdomain,
+        "StorageClass of the runtimes' shared volume",
+    ),
+    Setting(
+        "shared_storage_size",
+        "KRE_SHARED_STORAGE_SIZE",
+        "--shared-storage-size",
+        parse_storage_size,
+        "size of the runtimes' shared volume",
+    ),
+    Setting(
+        "kubernetes_operator_version",
+        "KRE_KUBERNETES_OPERATOR_VERSION",
+        "--kubernetes-operator-version",
+        parse_image_tag,
+        "image tag of the runtime operator; unset: the operator's own default, never latest",
+    ),
+    Setting(
+        "shutdown_grace_period",
+        "KRE_SHUTDOWN_GRACE_PERIOD",
+        "--shutdown-grace-period",
+        parse_seconds,
+        "seconds in-flight calls get to finish on SIGTERM/SIGINT",
+    ),
+)
+
+FlagValue = str | bool | None
+
+
+def load_config(env: Mapping[str, str], flags: Mapping[str, FlagValue] | None = None) -> FacadeConfig:
+    """Build the configuration from environment variables and flag values (keyed by field name).
+
+    A flag value of None means "not given". Raises ConfigError naming the offending flag or variable.
+    """
+    flags = flags or {}
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        flag_value = flags.get(setting.field)
+        env_value = env.get(setting.env, "")
+        if isinstance(flag_value, bool):
+            values[setting.field] = flag_value
+        elif flag_value is not None:
+            values[setting.field] = _parse(setting, setting.flag, flag_value)
+        elif env_value.strip():
+            values[setting.field] = _parse(setting, setting.env, env_value)
+    return dataclasses.replace(FacadeConfig(), **values)
+
+
+def _parse(setting: Setting, source: str, text: str) -> object:
+    try:
+        return setting.parse(text)
+    except ValueError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per setting; every flag defaults to None so that the environment applies."""
+    defaults = FacadeConfig()
+    for setting in SETTINGS:
+        default = getattr(defaults, setting.field)
+        shown_default = "unset" if default is None else default
+        help_text = f"{setting.help} (env {setting.env}; default {shown_default})"
+        if setting.parse is parse_bool:
+            parser.add_argument(
+                setting.flag,
+                dest=setting.field,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(
+                setting.flag, dest=setting.field, default=None, metavar="VALUE", help=help_text
+            )
+
+
+def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> FacadeConfig:
+    flags: dict[str, FlagValue] = {setting.field: getattr(args, setting.field, None) for setting in SETTINGS}
+    return load_config(env, flags)

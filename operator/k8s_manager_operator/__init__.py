@@ -1,0 +1,1 @@
+"""k8s-manager's operator (kopf): reconciles Runtime and RuntimeVersion resources into Kubernetes objects."""

@@ -1,0 +1,203 @@
+"""`k8s-manager dev` end to end: a real process tree, a real gRPC client and kubectl."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+KUBECTL = shutil.which("kubectl")
+READY_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class DevProcess:
+    process: subprocess.Popen[str]
+    log_path: Path
+    stdout_lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
+
+    def read_until_ready(self, timeout: float = READY_TIMEOUT) -> list[str]:
+        lines: list[str] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.stdout_lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            lines.append(line)
+            if line == "ready":
+                return lines
+        raise AssertionError(f"dev mode not ready; stdout {lines}; stderr:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def descendants(self) -> list[psutil.Process]:
+        return list(psutil.Process(self.process.pid).children(recursive=True))
+
+
+def processes_using(kubeconfig: Path) -> list[psutil.Process]:
+    """Processes whose KUBECONFIG is this file: the dev mode's children, if any survived."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("KUBECONFIG") == str(kubeconfig.resolve()):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def start_dev(tmp_path: Path, *args: str) -> DevProcess:
+    log_path = tmp_path / "dev.log"
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "k8s_manager", "dev", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            text=True,
+            cwd=tmp_path,
+        )
+    dev = DevProcess(process, log_path)
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            dev.stdout_lines.put(line.rstrip("\n"))
+        dev.stdout_lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return dev
+
+
+def stop(dev: DevProcess) -> None:
+    if dev.process.poll() is None:
+        for child in dev.descendants():
+            child.kill()
+        dev.process.kill()
+        dev.process.wait(timeout=10)
+
+
+@pytest.fixture
+def running_dev(tmp_path: Path) -> Iterator[tuple[DevProcess, int, Path]]:
+    port = free_port()
+    kubeconfig = tmp_path / "out" / "kubeconfig"
+    dev = start_dev(tmp_path, "--grpc-port", str(port), "--kubeconfig-out", str(kubeconfig))
+    try:
+        yield dev, port, kubeconfig
+    finally:
+        stop(dev)
+
+
+def test_dev_mode_serves_grpc_and_kubectl_then_stops_cleanly(running_dev):
+    dev, port, kubeconfig = running_dev
+
+    lines = dev.read_until_ready()
+
+    assert lines == [f"gRPC facade: 127.0.0.1:{port}", f"kubeconfig: {kubeconfig.resolve()}", "ready"]
+    children = dev.descendants()
+    assert len(children) >= 2  # the operator and the facade
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=5
+        )
+        services = ProtoReflectionDescriptorDatabase(channel).get_services()
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert "grpc.health.v1.Health" in services
+
+    if KUBECTL is not None:
+        result = subprocess.run(
+            [KUBECTL, "--kubeconfig", str(kubeconfig), "get", "namespaces", "-o", "name"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        assert {"namespace/default", "namespace/kube-system"} <= set(result.stdout.split())
+
+    dev.process.send_signal(signal.SIGTERM)
+
+    assert dev.process.wait(timeout=30) == 0, dev.log()
+    _, alive = psutil.wait_procs(children, timeout=5)
+    assert alive == []
+    assert processes_using(kubeconfig) == []
+    assert "operator | " in dev.log()
+    assert "facade | " in dev.log()
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+@pytest.mark.kubectl
+def test_kubectl_reaches_the_emulator_through_the_written_kubeconfig(running_dev):
+    dev, _, kubeconfig = running_dev
+    dev.read_until_ready()
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    assert KUBECTL is not None
+
+    result = subprocess.run(
+        [KUBECTL, "get", "namespace", "kube-system", "-o", "jsonpath={.status.phase}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Active"
+
+
+def test_a_child_that_dies_stops_everything_with_an_error(running_dev):
+    dev, _, kubeconfig = running_dev
+    dev.read_until_ready()
+    children = dev.descendants()
+    facade = next(child for child in children if "facade" in child.cmdline())
+
+    facade.kill()
+
+    assert dev.process.wait(timeout=30) == 1
+    _, alive = psutil.wait_procs(children, timeout=5)
+    assert alive == []
+    assert "facade exited unexpectedly (killed by SIGKILL); stopping" in dev.log()
+    assert processes_using(kubeconfig) == []
+
+
+def test_a_busy_grpc_port_is_reported_and_nothing_is_left_running(tmp_path: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        dev = start_dev(tmp_path, "--grpc-port", str(port), "--kubeconfig-out", str(tmp_path / "kubeconfig"))
+        try:
+            code = dev.process.wait(timeout=READY_TIMEOUT)
+        finally:
+            stop(dev)
+
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in dev.log()
+    assert "facade exited while starting (exit code 1)" in dev.log()
+    assert processes_using(tmp_path / "kubeconfig") == []
+    assert dev.stdout_lines.get(timeout=5) is None  # nothing on stdout: never ready
