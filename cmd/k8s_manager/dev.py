@@ -24,7 +24,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -341,17 +340,20 @@ class DevSession:
             stop.cancel()
 
     async def _start(self) -> None:
-        options = self.options
-        crds = load_crds(options.crds_dir or default_crds_dir())
+        timeout = self.options.startup_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await self._start_everything()
+        except TimeoutError:
+            raise DevError(f"not ready within {timeout:g}s (--startup-timeout)") from None
+
+    async def _start_everything(self) -> None:
+        crds = load_crds(self.options.crds_dir or default_crds_dir())
         emulator, api_url = await self._start_emulator()
         emulator.write_kubeconfig(self.kubeconfig)
         log.info("Kubernetes API emulator at %s, kubeconfig %s", api_url, self.kubeconfig)
         async with aiohttp.ClientSession() as session:
-            try:
-                async with asyncio.timeout(options.startup_timeout):
-                    await apply_crds(session, api_url, crds)
-            except TimeoutError:
-                raise DevError(f"the CRDs were not Established within {options.startup_timeout:g}s") from None
+            await apply_crds(session, api_url, crds)
             if not crds:
                 log.warning("no CRDs found to install")
             liveness_url = f"http://{LOOPBACK}:{free_loopback_port()}/healthz"
@@ -392,15 +394,12 @@ class DevSession:
             self.children.append(await spawn_child(name, args, env, options.log_format, self.stderr))
 
     async def _wait_until_ready(self, session: aiohttp.ClientSession, liveness_url: str) -> None:
-        deadline = time.monotonic() + self.options.startup_timeout
         while True:
             for child in self.children:
                 if child.exited:
                     raise DevError(f"{child.name} exited while starting ({child.exit_description})")
             if await facade_serving(self.facade_address) and await operator_alive(session, liveness_url):
                 return
-            if time.monotonic() > deadline:
-                raise DevError(f"not ready after {self.options.startup_timeout:g}s")
             await asyncio.sleep(0.1)
 
     def _announce(self) -> None:

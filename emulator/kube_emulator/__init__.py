@@ -1,10 +1,10 @@
 """kube_emulator: an in-memory Kubernetes API server for development and tests.
 
-    emulator = Emulator()
-    url = await emulator.start()            # http://127.0.0.1:<port>
-    emulator.write_kubeconfig("kubeconfig")
-    ...
-    await emulator.stop()
+emulator = Emulator()
+url = await emulator.start()            # http://127.0.0.1:<port>
+emulator.write_kubeconfig("kubeconfig")
+...
+await emulator.stop()
 """
 
 from __future__ import annotations

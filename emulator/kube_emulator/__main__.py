@@ -40,9 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kube_emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=0, help="port to listen on (default 0: a free port)")
-    parser.add_argument(
-        "--kubeconfig-out", type=Path, metavar="PATH", help="write a kubeconfig for kubectl here"
-    )
+    parser.add_argument("--kubeconfig-out", type=Path, metavar="PATH", help="write a kubeconfig for kubectl here")
     parser.add_argument(
         "--ready-after",
         type=_non_negative_float,
@@ -50,9 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="simulated Deployments become available this long after they appear (default 0.5)",
     )
-    parser.add_argument(
-        "--no-pods", action="store_true", help="do not simulate ReplicaSets and Pods for Deployments"
-    )
+    parser.add_argument("--no-pods", action="store_true", help="do not simulate ReplicaSets and Pods for Deployments")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     return parser
 
@@ -68,7 +64,7 @@ async def serve(args: argparse.Namespace) -> None:
     try:
         if args.kubeconfig_out is not None:
             path = emulator.write_kubeconfig(args.kubeconfig_out).resolve()
-            logging.getLogger(__name__).info("kubeconfig written to %s", path)
+            logging.getLogger("kube_emulator").info("kubeconfig written to %s", path)
         print(url, flush=True)
         await stop.wait()
     finally:

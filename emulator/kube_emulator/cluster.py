@@ -61,6 +61,9 @@ class Cluster:
                 subresources=frozenset(k for k in ("status", "scale") if k in subresources),
                 schema=schema,
                 printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
+                selectable_fields=tuple(
+                    str(f.get("jsonPath", "")).lstrip(".") for f in version.get("selectableFields") or ()
+                ),
                 from_crd=True,
                 storage_version=storage,
             )

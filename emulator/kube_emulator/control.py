@@ -1,11 +1,11 @@
 """The emulator's own control API under /_emulator/, for tests and the dev mode in other processes.
 
-    GET    /_emulator/faults                 list fault rules with their hit counts
-    POST   /_emulator/faults                 add a rule (JSON fields of kube_emulator.faults.Fault)
-    DELETE /_emulator/faults[/ID]            remove all rules, or one
-    POST   /_emulator/compact                forget the watch history (older watches get 410 Gone)
-    POST   /_emulator/watches/close          end every open watch, as an apiserver restart would
-    POST   /_emulator/workloads/NS/NAME      {"ready": true|false}: decide a Deployment's availability
+GET    /_emulator/faults                 list fault rules with their hit counts
+POST   /_emulator/faults                 add a rule (JSON fields of kube_emulator.faults.Fault)
+DELETE /_emulator/faults[/ID]            remove all rules, or one
+POST   /_emulator/compact                forget the watch history (older watches get 410 Gone)
+POST   /_emulator/watches/close          end every open watch, as an apiserver restart would
+POST   /_emulator/workloads/NS/NAME      {"ready": true|false}: decide a Deployment's availability
 """
 
 from __future__ import annotations

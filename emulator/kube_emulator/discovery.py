@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import openapi
 from .resources import JsonObject, Registry, ResourceType
 
 VERSION_INFO: JsonObject = {
@@ -35,6 +36,8 @@ def static_document(registry: Registry, path: str) -> Any | None:
         return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": _SERVER_ADDRESSES}
     if path == "/apis":
         return api_group_list(registry)
+    if path.startswith("/openapi/"):
+        return openapi.document(registry, path)
     parts = [p for p in path.split("/") if p]
     if len(parts) == 2 and parts[0] == "api":
         return resource_list(registry, "", parts[1]) if registry.in_group_version("", parts[1]) else None
@@ -79,12 +82,24 @@ def _resource_entries(rtype: ResourceType) -> list[JsonObject]:
     entries = [entry]
     for sub in sorted(rtype.subresources):
         entries.append(
-            {"name": f"{rtype.plural}/{sub}", "singularName": "", "namespaced": rtype.namespaced,
-             "kind": rtype.kind if sub == "status" else "Scale", "verbs": ["get", "patch", "update"]}
+            {
+                "name": f"{rtype.plural}/{sub}",
+                "singularName": "",
+                "namespaced": rtype.namespaced,
+                "kind": rtype.kind if sub == "status" else "Scale",
+                "verbs": ["get", "patch", "update"],
+            }
         )
     if rtype.storage_key == ("", "namespaces"):
-        entries.append({"name": "namespaces/finalize", "singularName": "", "namespaced": False,
-                        "kind": "Namespace", "verbs": ["update"]})
+        entries.append(
+            {
+                "name": "namespaces/finalize",
+                "singularName": "",
+                "namespaced": False,
+                "kind": "Namespace",
+                "verbs": ["update"],
+            }
+        )
     return entries
 
 

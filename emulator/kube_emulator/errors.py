@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .resources import JsonObject
+
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
 
 _REASONS = {
     400: "BadRequest",
@@ -38,7 +44,8 @@ class ApiError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.reason = reason or _REASONS.get(code, "Unknown")
+        # An empty reason stays empty: kube-apiserver sends none for some plain errors.
+        self.reason = _REASONS.get(code, "Unknown") if reason is None else reason
         self.details = details
         self.headers = headers or {}
 
@@ -49,9 +56,10 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
         }
+        if self.reason:
+            body["reason"] = self.reason
+        body["code"] = self.code
         if self.details is not None:
             body["details"] = self.details
         return body
@@ -78,7 +86,10 @@ def not_found(group: str, plural: str, name: str) -> ApiError:
 
 def already_exists(group: str, plural: str, name: str) -> ApiError:
     return ApiError(
-        409, f'{_resource(group, plural)} "{name}" already exists', "AlreadyExists", _details(name, group, plural)
+        409,
+        f'{_resource(group, plural)} "{name}" already exists',
+        "AlreadyExists",
+        _details(name, group, plural),
     )
 
 
@@ -91,9 +102,13 @@ def conflict(group: str, plural: str, name: str, why: str) -> ApiError:
     )
 
 
-def invalid(kind: str, group: str, plural: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
-    """`causes` are (reason, field path, message), e.g. ("FieldValueRequired", "spec.x", "Required value")."""
-    rendered = ", ".join(f"{path}: {message}" for _, path, message in causes)
+def invalid(kind: str, group: str, plural: str, name: str, causes: Sequence[tuple[str, str, str]]) -> ApiError:
+    """`causes` are (reason, field path, message), e.g. ("FieldValueRequired", "spec.x", "Required value").
+
+    The message lists each distinct error once, bracketed when there are several, as the apiserver does.
+    """
+    distinct = list(dict.fromkeys(f"{path}: {message}" for _, path, message in causes))
+    rendered = distinct[0] if len(distinct) == 1 else "[" + ", ".join(distinct) + "]"
     details = _details(name, group, kind, [{"reason": r, "field": f, "message": m} for r, f, m in causes])
     details["kind"] = kind
     qualified = f"{kind}.{group}" if group else kind
@@ -112,14 +127,25 @@ def gone(message: str) -> ApiError:
     return ApiError(410, message, "Expired")
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> ApiError:
     return ApiError(405, message, "MethodNotAllowed")
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
-    return ApiError(415, f"the body of the request was in an unknown format - accepted media types include: "
-                    f"application/json-patch+json, application/merge-patch+json, "
-                    f"application/strategic-merge-patch+json (got {content_type!r})", "UnsupportedMediaType")
+def unsupported_media_type(custom_resource: bool, for_patch: bool = True) -> ApiError:
+    """415 with the media types kube-apiserver lists for the request's kind."""
+    if not for_patch:
+        accepted = ["application/json", "application/yaml"]
+    elif custom_resource:
+        accepted = [JSON_PATCH, MERGE_PATCH, APPLY_PATCH]
+    else:
+        accepted = [JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH]
+    return ApiError(
+        415,
+        "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted),
+        "UnsupportedMediaType",
+    )
 
 
 def status_success(details: Any = None) -> JsonObject:

@@ -58,8 +58,18 @@ class FaultInjector:
         return fault
 
     def add_from_json(self, data: dict[str, Any]) -> Fault:
-        allowed = {"method", "path", "watch", "status", "message", "retry_after", "delay", "break_watch_after",
-                   "skip", "times"}
+        allowed = {
+            "method",
+            "path",
+            "watch",
+            "status",
+            "message",
+            "retry_after",
+            "delay",
+            "break_watch_after",
+            "skip",
+            "times",
+        }
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")

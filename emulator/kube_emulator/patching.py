@@ -290,9 +290,7 @@ _KIND_SCHEMAS: Mapping[str, _Meta] = {
     "Pod": _struct(metadata=_OBJECT_META, spec=_POD_SPEC, status=_POD_STATUS),
     "Deployment": _WORKLOAD,
     "ReplicaSet": _WORKLOAD,
-    "Service": _struct(
-        metadata=_OBJECT_META, spec=_struct(ports=_merge_list("port")), status=_CONDITIONS_STATUS
-    ),
+    "Service": _struct(metadata=_OBJECT_META, spec=_struct(ports=_merge_list("port")), status=_CONDITIONS_STATUS),
     "ServiceAccount": _struct(metadata=_OBJECT_META, secrets=_merge_list("name")),
     "Namespace": _struct(metadata=_OBJECT_META, status=_CONDITIONS_STATUS),
     "ConfigMap": _METADATA_ONLY,
@@ -441,9 +439,7 @@ def strategic_merge_patch(target: Mapping[str, Any], patch: Any, kind: str) -> J
     if patch is None:  # decodes to a nil map, which patches nothing
         return copy.deepcopy(dict(target))
     if not isinstance(patch, dict):
-        raise bad_request(
-            f"json: cannot unmarshal {_json_type(patch)} into Go value of type map[string]interface {{}}"
-        )
+        raise bad_request(f"json: cannot unmarshal {_json_type(patch)} into Go value of type map[string]interface {{}}")
     try:
         merged = _merge_map(copy.deepcopy(dict(target)), copy.deepcopy(patch), schema.fields)
     except _PatchError as error:
@@ -453,9 +449,7 @@ def strategic_merge_patch(target: Mapping[str, Any], patch: Any, kind: str) -> J
     return stripped
 
 
-def _merge_map(
-    original: dict[str, Any] | None, patch: dict[str, Any], fields: Mapping[str, _Meta]
-) -> dict[str, Any]:
+def _merge_map(original: dict[str, Any] | None, patch: dict[str, Any], fields: Mapping[str, _Meta]) -> dict[str, Any]:
     """mergeMap with the server's options (parallel lists merged, unmatched nulls ignored)."""
     if _DIRECTIVE in patch:
         return _map_directive(patch[_DIRECTIVE], patch)
@@ -477,9 +471,7 @@ def _merge_map(
             continue
         meta = fields.get(key, _NO_META)
         if isinstance(current, dict):
-            original[key] = (
-                patch_value if meta.strategy == _REPLACE else _merge_map(current, patch_value, meta.fields)
-            )
+            original[key] = patch_value if meta.strategy == _REPLACE else _merge_map(current, patch_value, meta.fields)
         elif isinstance(current, list):
             if meta.strategy == _MERGE or is_delete_list:
                 original[key] = _merge_slice(current, patch_value, meta, is_delete_list)[0]
@@ -787,9 +779,7 @@ def _normalize_order(
     return merged
 
 
-def _merge_element_order_lists(
-    original: dict[str, Any], patch: dict[str, Any], fields: Mapping[str, _Meta]
-) -> None:
+def _merge_element_order_lists(original: dict[str, Any], patch: dict[str, Any], fields: Mapping[str, _Meta]) -> None:
     """mergePatchIntoOriginal: merge each list named by `$setElementOrder/<list>` and order it."""
     for directive_key in [key for key in patch if key.startswith(_SET_ELEMENT_ORDER)]:
         element_order = patch.pop(directive_key)
@@ -825,9 +815,7 @@ def _merge_element_order_lists(
             continue
         patch_items, server_only = _partition(merged, element_order, merge_key)
         kind = _element_kind(original_list, patch_list)
-        original[list_key] = _normalize_order(
-            patch_items, server_only, element_order, live_order, merge_key, kind
-        )
+        original[list_key] = _normalize_order(patch_items, server_only, element_order, live_order, merge_key, kind)
 
 
 def _check_element_order(patch_list: list[Any], element_order: list[Any], merge_key: str) -> None:
@@ -868,9 +856,7 @@ def _merge_key_equal(left: Any, right: Any, merge_key: str) -> bool:
 
 
 def _is_directive_key(key: str) -> bool:
-    return key in (_DIRECTIVE, _RETAIN_KEYS) or key.startswith(
-        (_SET_ELEMENT_ORDER, _DELETE_FROM_PRIMITIVE_LIST)
-    )
+    return key in (_DIRECTIVE, _RETAIN_KEYS) or key.startswith((_SET_ELEMENT_ORDER, _DELETE_FROM_PRIMITIVE_LIST))
 
 
 def _strip_directives(value: Any) -> Any:

@@ -33,6 +33,8 @@ class ResourceType:
     schema: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
     # additionalPrinterColumns of a CRD version, as written in the CRD.
     printer_columns: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, hash=False)
+    # A CRD version's selectableFields, as field labels ("spec.color").
+    selectable_fields: tuple[str, ...] = ()
     # x-kubernetes-validations and friends are in `schema`; this marks kinds defined by a CRD.
     from_crd: bool = False
     # The version objects are stored in (CRDs: the storage version); reads convert by relabelling.
@@ -104,9 +106,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _builtin("rbac.authorization.k8s.io", "v1", "roles", "Role", True, status=False),
     _builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True, status=False),
     _builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False, status=False),
-    _builtin(
-        "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False, status=False
-    ),
+    _builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False, status=False),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease", True, status=False),
     _builtin(
         "apiextensions.k8s.io",

@@ -1,12 +1,12 @@
 """CustomResourceDefinition schemas: pruning, defaulting and validation as kube-apiserver 1.32 does them.
 
-Mirrors k8s.io/apiextensions-apiserver v0.32 (pkg/apiserver/schema/{pruning,defaulting,objectmeta,listtype,cel},
-pkg/apiserver/validation, pkg/apis/apiextensions/validation) and the kube-openapi validator it uses. Messages are
-the apiserver's `field.Error` bodies, so the HTTP layer can build
-`<Kind>.<group> "<name>" is invalid: spec.x: Invalid value: "string": spec.x in body must be of type integer: "string"`.
+Mirrors k8s.io/apiextensions-apiserver v0.32 (pkg/apiserver/schema/{pruning,defaulting,objectmeta,listtype,
+cel}, pkg/apiserver/validation, pkg/apis/apiextensions/validation) and the kube-openapi validator it uses.
+Messages are the apiserver's `field.Error` bodies, so the HTTP layer can build `<Kind>.<group> "<name>" is
+invalid: spec.x: Invalid value: "string": spec.x in body must be of type integer: "string"`.
 
 On create and update the apiserver prunes the body, defaults it, then validates it (`CrdSchema.prepare`, then
-`CrdSchema.validate`). Defaults are also applied to objects read back from storage (`CrdSchema.apply_defaults`).
+`CrdSchema.validate`). Defaults are also applied to objects read from storage (`CrdSchema.apply_defaults`).
 CEL rules (`x-kubernetes-validations`) run on cel-python; what it cannot evaluate is reported as an error.
 """
 
@@ -22,6 +22,7 @@ import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, NamedTuple, TypeAlias
 from urllib.parse import urlsplit
@@ -30,12 +31,17 @@ import celpy
 import lark
 import re2  # type: ignore[import-untyped]
 from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.celparser import CELParseError
+from celpy.evaluation import CELEvalError
+
+from .validation import FieldError
 
 JsonValue: TypeAlias = Any
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Field errors, rendered as k8s.io/apimachinery v0.32 `field.Error` does.
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 REQUIRED: Final = "FieldValueRequired"
 INVALID: Final = "FieldValueInvalid"
@@ -63,14 +69,6 @@ _TYPE_TEXT: Final = {
 }
 
 _BLOCKING_REASONS: Final = frozenset({NOT_SUPPORTED, REQUIRED, TOO_LONG, TOO_MANY, TYPE_INVALID})
-
-
-class FieldError(NamedTuple):
-    """One cause of a 422 Invalid: ("FieldValueRequired", "spec.name", "Required value")."""
-
-    reason: str
-    field: str
-    message: str
 
 
 class _GoLiteral(str):
@@ -265,9 +263,9 @@ class _Path:
         return ROOT_PATH if path is None else path._text
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# JSON values compared the way Go's reflect.DeepEqual compares decoded JSON (int64 is not float64, true is not 1).
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
+# JSON values compared as Go's reflect.DeepEqual compares decoded JSON (int64 is not float64, true is not 1).
+# ----------------------------------------------------------------------------------------------------
 
 
 def _json_kind(value: JsonValue) -> str:
@@ -312,11 +310,11 @@ def _hashable(value: JsonValue) -> tuple[str, str]:
     return (type(value).__name__, repr(value))
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # The schema tree.
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
-# Formats the apiserver keeps when it builds the validator (StripUnsupportedFormatsPostProcess); others are ignored.
+# Formats the apiserver's validator keeps (StripUnsupportedFormatsPostProcess); it ignores the others.
 _SUPPORTED_FORMATS: Final = frozenset(
     {
         "bsonobjectid", "uri", "email", "hostname", "ipv4", "ipv6", "cidr", "mac", "uuid", "uuid3", "uuid4",
@@ -402,7 +400,7 @@ class _Node:
             ["integer", "string"] if self.int_or_string else [self.type] if self.type else []
         )
         self._resource_view: _Node | None = None
-        self.subtree_has_rules = bool(self.rules) or any(
+        self.subtree_has_rules: bool = bool(self.rules) or any(
             child.subtree_has_rules for child in self._structural_children()
         )
 
@@ -428,6 +426,10 @@ class _Node:
         if self._resource_view is None:
             self._resource_view = _with_type_and_object_meta(self)
         return self._resource_view
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _str_field(raw: Mapping[str, Any], key: str) -> str:
@@ -460,7 +462,7 @@ _EMPTY_NODE: Final = _Node({})
 
 
 def _with_type_and_object_meta(node: _Node) -> _Node:
-    """What CEL sees at a resource root: apiVersion, kind and metadata.{name,generateName} are always declared."""
+    """What CEL sees at a resource root: apiVersion, kind and metadata.{name,generateName} are declared."""
     raw = dict(node.raw)
     properties = dict(raw.get("properties") or {})
     properties["apiVersion"] = {"type": "string"}
@@ -474,9 +476,9 @@ def _with_type_and_object_meta(node: _Node) -> _Node:
     return _Node(raw)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Pruning (pkg/apiserver/schema/pruning, defaulting/prunenulls.go, objectmeta/coerce.go).
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 _OBJECT_META_FIELDS: Final = frozenset(
     {
@@ -485,9 +487,7 @@ _OBJECT_META_FIELDS: Final = frozenset(
         "ownerReferences", "finalizers", "managedFields",
     }
 )  # fmt: skip
-_OWNER_REFERENCE_FIELDS: Final = frozenset(
-    {"apiVersion", "kind", "name", "uid", "controller", "blockOwnerDeletion"}
-)
+_OWNER_REFERENCE_FIELDS: Final = frozenset({"apiVersion", "kind", "name", "uid", "controller", "blockOwnerDeletion"})
 _MANAGED_FIELDS_ENTRY_FIELDS: Final = frozenset(
     {"manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1", "subresource"}
 )
@@ -571,16 +571,11 @@ def _skip_prune(value: JsonValue, node: _Node, unknown: _UnknownFields, embedded
 
 
 def _prune_non_nullable_nulls(value: JsonValue, node: _Node | None) -> None:
-    """Nulls of non-nullable fields without a default are dropped; those with a default are defaulted later."""
+    """Drops nulls of non-nullable fields without a default; those with a default are defaulted later."""
     if isinstance(value, dict):
         for key in list(value):
             field_node = node.field_schema(key) if node is not None else None
-            if (
-                value[key] is None
-                and field_node is not None
-                and not field_node.nullable
-                and not field_node.has_default
-            ):
+            if value[key] is None and field_node is not None and not field_node.nullable and not field_node.has_default:
                 del value[key]
             else:
                 _prune_non_nullable_nulls(value[key], field_node)
@@ -613,9 +608,7 @@ def _prune_object_meta(metadata: JsonValue, prefix: str) -> list[str]:
     return unknown
 
 
-def _coerce_embedded_meta(
-    value: JsonValue, node: _Node | None, path: _Path | None, unknown: list[str]
-) -> None:
+def _coerce_embedded_meta(value: JsonValue, node: _Node | None, path: _Path | None, unknown: list[str]) -> None:
     """objectmeta.Coerce below the root: unknown fields in the metadata of embedded resources are dropped."""
     if node is None:
         return
@@ -633,9 +626,9 @@ def _coerce_embedded_meta(
             _coerce_embedded_meta(item, node.items, _Path.index(path, index), unknown)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Defaulting (pkg/apiserver/schema/defaulting/algorithm.go).
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 def _is_non_nullable_null(value: JsonValue, node: _Node | None) -> bool:
@@ -664,9 +657,9 @@ def _default(value: JsonValue, node: _Node | None) -> None:
             _default(value[index], node.items)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # OpenAPI value validation (k8s.io/kube-openapi pkg/validation/validate at the version 1.32 vendors).
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 _CODE_INVALID_TYPE: Final = 600
 _CODE_REQUIRED: Final = 601
@@ -738,12 +731,7 @@ class _Correlation:
         if name in self._children:
             return self._children[name]
         child: _Correlation | None = None
-        if (
-            isinstance(self.old, dict)
-            and isinstance(self.new, dict)
-            and name in self.old
-            and name in self.new
-        ):
+        if isinstance(self.old, dict) and isinstance(self.new, dict) and name in self.old and name in self.new:
             field_node = self.node.field_schema(name)
             if field_node is not None:
                 child = _Correlation(self.new[name], self.old[name], field_node)
@@ -780,9 +768,9 @@ class _Correlation:
             return True
         if self.new is None or self.old is None:
             return False
-        if isinstance(self.old, list) != isinstance(self.new, list) or isinstance(
-            self.old, dict
-        ) != isinstance(self.new, dict):
+        if isinstance(self.old, list) != isinstance(self.new, list) or isinstance(self.old, dict) != isinstance(
+            self.new, dict
+        ):
             return False
         if isinstance(self.new, list):
             if len(self.old) != len(self.new):
@@ -833,9 +821,7 @@ class _OpenApiValidator:
             return _Result()  # ratcheted: these become warnings
         return result
 
-    def _validate_node(
-        self, node: _Node, data: JsonValue, path: str, correlation: _Correlation | None
-    ) -> _Result:
+    def _validate_node(self, node: _Node, data: JsonValue, path: str, correlation: _Correlation | None) -> _Result:
         result = _Result()
         if data is None:
             result.merge(self._type(node, data, path))
@@ -911,9 +897,7 @@ class _OpenApiValidator:
                     best = outcome
             if not succeeded:
                 main.add(
-                    _OaError(
-                        _CODE_COMPOSITE, path, f"{_go_quote(path)} must validate at least one schema (anyOf)"
-                    )
+                    _OaError(_CODE_COMPOSITE, path, f"{_go_quote(path)} must validate at least one schema (anyOf)")
                 )
             main.merge(best if best is not None else first_success)
         if node.one_of:
@@ -975,9 +959,7 @@ class _OpenApiValidator:
             compiled = _compile_pattern(node.pattern)
             if isinstance(compiled, str):
                 shown = f"{node.pattern}, but pattern is invalid: {compiled}"
-                return _Result(
-                    [_OaError(_CODE_PATTERN, path, f"{path} in body should match '{shown}'", data)]
-                )
+                return _Result([_OaError(_CODE_PATTERN, path, f"{path} in body should match '{shown}'", data)])
             if compiled.search(data) is None:
                 message = f"{path} in body should match '{node.pattern}'"
                 return _Result([_OaError(_CODE_PATTERN, path, message, data)])
@@ -1013,9 +995,7 @@ class _OpenApiValidator:
         result.match_count += 1
         return result
 
-    def _slice(
-        self, node: _Node, data: list[JsonValue], path: str, correlation: _Correlation | None
-    ) -> _Result:
+    def _slice(self, node: _Node, data: list[JsonValue], path: str, correlation: _Correlation | None) -> _Result:
         result = _Result()
         if node.items is not None:
             for index, item in enumerate(data):
@@ -1041,16 +1021,12 @@ class _OpenApiValidator:
     def _enum(self, node: _Node, data: JsonValue, path: str) -> _Result | None:
         if not node.enum:
             return None
-        if data is not None and any(
-            _enum_matches(data, allowed) for allowed in node.enum if allowed is not None
-        ):
+        if data is not None and any(_enum_matches(data, allowed) for allowed in node.enum if allowed is not None):
             return None
         message = f"{path} in body should be one of {_go_slice_v(node.enum)}"
         return _Result([_OaError(_CODE_ENUM, path, message, data, None, tuple(node.enum))])
 
-    def _object(
-        self, node: _Node, data: dict[str, JsonValue], path: str, correlation: _Correlation | None
-    ) -> _Result:
+    def _object(self, node: _Node, data: dict[str, JsonValue], path: str, correlation: _Correlation | None) -> _Result:
         result = _Result()
         count = len(data)
         if node.min_properties is not None and count < node.min_properties:
@@ -1084,9 +1060,7 @@ class _OpenApiValidator:
 
 
 def _invalid_type(path: str, type_name: str, value: str) -> _OaError:
-    return _OaError(
-        _CODE_INVALID_TYPE, path, f"{path} in body must be of type {type_name}: {_go_quote(value)}", value
-    )
+    return _OaError(_CODE_INVALID_TYPE, path, f"{path} in body must be of type {type_name}: {_go_quote(value)}", value)
 
 
 def _schema_info(data: JsonValue) -> tuple[str, str]:
@@ -1134,19 +1108,19 @@ def _go_slice_v(values: Sequence[JsonValue]) -> str:
 
 
 def _enum_matches(data: JsonValue, allowed: JsonValue) -> bool:
-    """basicCommonValidator: the data converted to the enum value's Go type, then compared (Go conversion rules)."""
+    """basicCommonValidator: data converted to the enum value's Go type (Go's rules), then compared."""
     data_kind, allowed_kind = _json_kind(data), _json_kind(allowed)
     if data_kind == allowed_kind:
-        return _deep_equal(data, allowed) if data_kind in ("object", "array") else data == allowed
+        return _deep_equal(data, allowed) if data_kind in ("object", "array") else bool(data == allowed)
     numeric = ("integer", "number")
     if data_kind in numeric and allowed_kind in numeric:
         converted = float(data) if allowed_kind == "number" else int(data)
         return bool(converted == allowed)
     if data_kind == "integer" and allowed_kind == "string":
         try:
-            return chr(data) == allowed
+            return bool(chr(data) == allowed)
         except (ValueError, OverflowError):
-            return allowed == "\ufffd"
+            return bool(allowed == "\ufffd")
     return False
 
 
@@ -1164,11 +1138,7 @@ def _check_multiple_of(path: str, data: int | float, factor: float, is_int: bool
             ]
         quotient = int(data / int_factor) if abs(data) < 2**53 else data // int_factor
         if quotient * int_factor != data:
-            return [
-                _OaError(
-                    _CODE_MULTIPLE_OF, path, f"{path} in body should be a multiple of {int_factor}", data
-                )
-            ]
+            return [_OaError(_CODE_MULTIPLE_OF, path, f"{path} in body should be a multiple of {int_factor}", data)]
         return []
     if factor <= 0:
         return [
@@ -1181,11 +1151,7 @@ def _check_multiple_of(path: str, data: int | float, factor: float, is_int: bool
         ]
     quotient_f = 1 / factor * data if factor < 1 else data / factor
     if not _is_json_integer(quotient_f):
-        return [
-            _OaError(
-                _CODE_MULTIPLE_OF, path, f"{path} in body should be a multiple of {_go_float(factor)}", data
-            )
-        ]
+        return [_OaError(_CODE_MULTIPLE_OF, path, f"{path} in body should be a multiple of {_go_float(factor)}", data)]
     return []
 
 
@@ -1234,9 +1200,9 @@ def _to_field_errors(result: _Result, prefix: str | None) -> list[FieldError]:
     return errors
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # String formats (kube-openapi strfmt.Default, restricted to the formats the apiserver supports).
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 _DATE_TIME_RE: Final = re.compile(r"^([0-9]{2}):([0-9]{2}):([0-9]{2})(.[0-9]+)?(z|([+-][0-9]{2}:[0-9]{2}))$")
 _DURATION_UNIT_RE: Final = re.compile(r"((\d+)\s*([A-Za-zµ]+))")
@@ -1251,12 +1217,8 @@ _HOSTNAME_RE: Final = re2.compile(
     r"^([a-zA-Z0-9\p{S}\p{L}]((-?[a-zA-Z0-9\p{S}\p{L}]{0,62})?)|([a-zA-Z0-9\p{S}\p{L}](([a-zA-Z0-9-\p{S}\p{L}]{0,61}"
     r"[a-zA-Z0-9\p{S}\p{L}])?)(\.)){1,}([a-zA-Z\p{L}]){2,63})$"
 )
-_BASE64_RE: Final = re.compile(
-    r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$"
-)
-_MAC_RE: Final = re.compile(
-    r"^([0-9A-Fa-f]{2}[:-]){5,19}[0-9A-Fa-f]{2}$|^([0-9A-Fa-f]{4}\.){2,9}[0-9A-Fa-f]{4}$"
-)
+_BASE64_RE: Final = re.compile(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$")
+_MAC_RE: Final = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5,19}[0-9A-Fa-f]{2}$|^([0-9A-Fa-f]{4}\.){2,9}[0-9A-Fa-f]{4}$")
 _HEXCOLOR_RE: Final = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _RGBCOLOR_RE: Final = re.compile(
     r"^rgb\(\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*,\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*,"
@@ -1429,9 +1391,9 @@ def _check_format(fmt: str, text: str) -> bool:
     return True if check is None else bool(check(text))
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Embedded resources (pkg/apiserver/schema/objectmeta/validation.go) and list types (listtype/validation.go).
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 _DNS1123_LABEL: Final = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN: Final = _DNS1123_LABEL + "(\\." + _DNS1123_LABEL + ")*"
@@ -1456,8 +1418,8 @@ def is_dns1123_subdomain(value: str) -> list[str]:
     if not _DNS1123_SUBDOMAIN_RE.match(value):
         errors.append(
             _regex_error(
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-                "and must start and end with an alphanumeric character",
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+                "'.', and must start and end with an alphanumeric character",
                 _DNS1123_SUBDOMAIN,
                 "example.com",
             )
@@ -1476,8 +1438,8 @@ def is_dns1123_label(value: str) -> list[str]:
         else:
             errors.append(
                 _regex_error(
-                    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-                    "start and end with an alphanumeric character",
+                    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+                    "and must start and end with an alphanumeric character",
                     _DNS1123_LABEL,
                     "my-name",
                     "123-abc",
@@ -1526,14 +1488,10 @@ def _validate_object_meta_names(
     generate_name = metadata.get("generateName")
     if isinstance(generate_name, str) and generate_name:
         for message in name_errors(generate_name, True):
-            errors.append(
-                _invalid(_Path.render(_Path.child(meta_path, "generateName")), generate_name, message)
-            )
+            errors.append(_invalid(_Path.render(_Path.child(meta_path, "generateName")), generate_name, message))
     name = metadata.get("name")
     if not isinstance(name, str) or not name:
-        errors.append(
-            _required(_Path.render(_Path.child(meta_path, "name")), "name or generateName is required")
-        )
+        errors.append(_required(_Path.render(_Path.child(meta_path, "name")), "name or generateName is required"))
     else:
         for message in name_errors(name, False):
             errors.append(_invalid(_Path.render(_Path.child(meta_path, "name")), name, message))
@@ -1553,7 +1511,7 @@ def _validate_object_meta_names(
 def validate_custom_resource_metadata(obj: Mapping[str, Any], namespaced: bool) -> list[FieldError]:
     """Name, generateName and namespace of a custom resource: names are DNS-1123 subdomains.
 
-    The part of `ValidateObjectMetaAccessor(obj, namespaced, NameIsDNSSubdomain, "metadata")` that is specific to
+    The part of `ValidateObjectMetaAccessor(obj, namespaced, NameIsDNSSubdomain, "metadata")` specific to
     custom resources; labels, annotations, finalizers and owner references are checked as for any kind.
     """
     metadata = obj.get("metadata")
@@ -1613,9 +1571,7 @@ def _validate_embedded_resource(value: dict[str, JsonValue], path: _Path | None)
                 errors.append(_invalid(field, item, "must not be empty"))
             elif problems := is_dns1035_label(item.lower()):
                 errors.append(
-                    _invalid(
-                        field, item, "may have mixed case, but should otherwise match: " + ",".join(problems)
-                    )
+                    _invalid(field, item, "may have mixed case, but should otherwise match: " + ",".join(problems))
                 )
         elif key == "metadata" and isinstance(item, Mapping):
             meta = dict(item)
@@ -1626,9 +1582,7 @@ def _validate_embedded_resource(value: dict[str, JsonValue], path: _Path | None)
     return errors
 
 
-def _validate_list_sets_and_maps(
-    value: JsonValue, node: _Node | None, path: _Path | None
-) -> list[FieldError]:
+def _validate_list_sets_and_maps(value: JsonValue, node: _Node | None, path: _Path | None) -> list[FieldError]:
     if node is None:
         return []
     errors: list[FieldError] = []
@@ -1638,9 +1592,7 @@ def _validate_list_sets_and_maps(
                 errors.extend(_validate_list_sets_and_maps(item, node.additional_node, _Path.key(path, key)))
         for key, item in value.items():
             if key in node.properties:
-                errors.extend(
-                    _validate_list_sets_and_maps(item, node.properties[key], _Path.child(path, key))
-                )
+                errors.extend(_validate_list_sets_and_maps(item, node.properties[key], _Path.child(path, key)))
     elif isinstance(value, list):
         if node.list_type == "set":
             for position in _non_unique_indexes(value):
@@ -1683,9 +1635,9 @@ def _validate_list_map(value: list[JsonValue], node: _Node, path: _Path | None) 
     return [_duplicate(_Path.render(_Path.index(path, i)), keys[i]) for i in _non_unique_indexes(keys)]
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # CEL: x-kubernetes-validations (pkg/apiserver/schema/cel) evaluated with cel-python.
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 _CEL_RESERVED: Final = frozenset(
     {
@@ -1706,10 +1658,6 @@ def cel_escape(name: str) -> str | None:
         return None
     replacements = {"__": "__underscores__", ".": "__dot__", "-": "__dash__", "/": "__slash__"}
     return _CEL_EXPAND_RE.sub(lambda m: replacements[m.group(0)], name)
-
-
-class CelUnsupportedError(Exception):
-    """cel-python cannot evaluate an expression the apiserver would accept."""
 
 
 class _CompiledExpression(NamedTuple):
@@ -1739,20 +1687,10 @@ def _compile_cel(expression: str) -> _CompiledExpression:
         environment = _cel_environment()
         try:
             ast = environment.compile(expression)
-        except celpy.CELParseError as error:
-            line = getattr(error, "line", None)
-            column = getattr(error, "column", None)
-            where = f"<input>:{line}:{column}" if line is not None and column is not None else "<input>"
-            detail = str(error.args[0] if error.args else error).strip().splitlines()
-            compiled = _CompiledExpression(
-                None,
-                f"compilation failed: ERROR: {where}: Syntax error: {detail[0] if detail else ''}",
-                False,
-            )
+        except CELParseError as error:
+            compiled = _CompiledExpression(None, "compilation failed: " + _syntax_error(expression, error), False)
         except Exception as error:  # lark raises various errors for inputs it cannot tokenize
-            compiled = _CompiledExpression(
-                None, f"compilation failed: ERROR: <input>: Syntax error: {error}", False
-            )
+            compiled = _CompiledExpression(None, f"compilation failed: ERROR: <input>: Syntax error: {error}", False)
         else:
             runner = environment.program(ast, functions=_CEL_FUNCTIONS)
             compiled = _CompiledExpression(runner, None, _references_old_self(ast))
@@ -1760,7 +1698,17 @@ def _compile_cel(expression: str) -> _CompiledExpression:
         return compiled
 
 
-def _references_old_self(ast: lark.Tree) -> bool:
+def _syntax_error(expression: str, error: CELParseError) -> str:
+    """cel-go's issue text: location, then the offending line with a caret under the column."""
+    line = getattr(error, "line", None) or 1
+    column = getattr(error, "column", None) or 1
+    lines = expression.splitlines() or [""]
+    source_line = lines[min(line, len(lines)) - 1]
+    location = f"ERROR: <input>:{line}:{column}: Syntax error: unexpected input"
+    return f"{location}\n | {source_line}\n | {'.' * (column - 1)}^"
+
+
+def _references_old_self(ast: lark.Tree[Any]) -> bool:
     for subtree in ast.iter_subtrees():
         if subtree.data == "ident":
             for child in subtree.children:
@@ -1839,9 +1787,7 @@ def _to_cel(value: JsonValue, node: _Node) -> Any:
             return celtypes.MapType(members)
         if node.additional_node is not None:
             additional = node.additional_node
-            return celtypes.MapType(
-                {celtypes.StringType(k): _to_cel(v, additional) for k, v in value.items()}
-            )
+            return celtypes.MapType({celtypes.StringType(k): _to_cel(v, additional) for k, v in value.items()})
         return celtypes.MapType({})
     if node.type == "array" and isinstance(value, list):
         items = [_to_cel(item, node.items or _EMPTY_NODE) for item in value]
@@ -1859,7 +1805,7 @@ def _to_cel(value: JsonValue, node: _Node) -> Any:
     if node.type == "boolean" and isinstance(value, bool):
         return celtypes.BoolType(value)
     # x-kubernetes-preserve-unknown-fields without a type: the value as plain JSON.
-    return celpy.json_to_cel(value)
+    return json_to_cel(value)
 
 
 def _cel_string(value: str, fmt: str) -> Any:
@@ -1894,7 +1840,7 @@ def _cel_number(value: Any) -> float | None:
 def _cross_numeric(
     op: Callable[[float, float], bool], fallback: Callable[[Any, Any], Any]
 ) -> Callable[[Any, Any], Any]:
-    """Comparisons across int, uint and double, as the apiserver's CEL allows (CrossTypeNumericComparisons)."""
+    """Comparisons across int, uint and double, as the apiserver's CEL allows them."""
 
     def compare(left: Any, right: Any) -> Any:
         left_number, right_number = _cel_number(left), _cel_number(right)
@@ -1959,17 +1905,13 @@ def _cel_substring(text: Any, start: Any, end: Any = None) -> Any:
 
 def _cel_replace(text: Any, old: Any, new: Any, limit: Any = None) -> Any:
     count = -1 if limit is None else int(limit)
-    return celtypes.StringType(
-        _cel_string_arg(text).replace(_cel_string_arg(old), _cel_string_arg(new), count)
-    )
+    return celtypes.StringType(_cel_string_arg(text).replace(_cel_string_arg(old), _cel_string_arg(new), count))
 
 
 def _cel_join(items: Any, separator: Any = None) -> Any:
     if not isinstance(items, list):
         raise TypeError("no such overload")
-    return celtypes.StringType(
-        ("" if separator is None else str(separator)).join(_cel_string_arg(i) for i in items)
-    )
+    return celtypes.StringType(("" if separator is None else str(separator)).join(_cel_string_arg(i) for i in items))
 
 
 def _cel_char_at(text: Any, index: Any) -> Any:
@@ -2050,14 +1992,10 @@ _CEL_FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
     "indexOf": _cel_index_of,
     "lastIndexOf": _cel_last_index_of,
     "lowerAscii": lambda s: celtypes.StringType(
-        _cel_string_arg(s).translate(
-            str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-        )
+        _cel_string_arg(s).translate(str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"))
     ),
     "upperAscii": lambda s: celtypes.StringType(
-        _cel_string_arg(s).translate(
-            str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-        )
+        _cel_string_arg(s).translate(str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
     ),
     "replace": _cel_replace,
     "split": _cel_split,
@@ -2088,16 +2026,16 @@ class _CelOutcome(NamedTuple):
 def _evaluate_cel(runner: celpy.Runner, activation: Mapping[str, Any]) -> _CelOutcome:
     try:
         value = runner.evaluate(dict(activation))
-    except celpy.CELEvalError as error:
+    except CELEvalError as error:
         return _cel_error(error)
     except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, AttributeError) as error:
         return _CelOutcome(None, str(error) or type(error).__name__)
-    if isinstance(value, celpy.CELEvalError):
+    if isinstance(value, CELEvalError):
         return _cel_error(value)
     return _CelOutcome(value, None)
 
 
-def _cel_error(error: celpy.CELEvalError) -> _CelOutcome:
+def _cel_error(error: CELEvalError) -> _CelOutcome:
     text = str(error.args[0]) if error.args else str(error)
     if text.startswith("undeclared reference to"):
         name = re.match(r"undeclared reference to '([^']*)'", text)
@@ -2156,7 +2094,10 @@ def _valid_field_path(field_path: str, node: _Node) -> str | None:
     return _Path.render(path) if path is not None else ""
 
 
-class _CelRatchet(NamedTuple):
+@dataclass(frozen=True)
+class _CelRatchet:
+    """ratchetingOptions of the CEL validator: the correlation at a node and at its nearest parent's."""
+
     current: _Correlation | None
     nearest_parent: _Correlation | None
 
@@ -2225,9 +2166,7 @@ def _cel_validate(
             prop = node.properties.get(key)
             if prop is not None:
                 errors.extend(
-                    _cel_validate(
-                        prop, item, old_map.get(key), _Path.child(path, key), ratchet.key(key), prop.embedded
-                    )
+                    _cel_validate(prop, item, old_map.get(key), _Path.child(path, key), ratchet.key(key), prop.embedded)
                 )
     return errors
 
@@ -2266,17 +2205,21 @@ def _cel_rules(
         label = _rule_label(rule)
         if outcome.error is not None:
             if outcome.unsupported:
-                detail = f"{outcome.error} is not supported by the emulator's CEL engine (cel-python) evaluating rule: {label}"
+                detail = (
+                    f"{outcome.error} is not supported by the emulator's CEL engine (cel-python) "
+                    f"evaluating rule: {label}"
+                )
             elif outcome.no_overload:
-                detail = f"'{outcome.error}': call arguments did not match a supported operator, function or macro signature for rule: {label}"
+                detail = (
+                    f"'{outcome.error}': call arguments did not match a supported operator, function or "
+                    f"macro signature for rule: {label}"
+                )
             else:
                 detail = f"{outcome.error} evaluating rule: {label}"
             errors.append(_invalid(field, type_name, detail))
             continue
         if not isinstance(outcome.value, celtypes.BoolType):
-            errors.append(
-                _invalid(field, type_name, "rule compile error: cel expression must evaluate to a bool")
-            )
+            errors.append(_invalid(field, type_name, "rule compile error: cel expression must evaluate to a bool"))
             continue
         if bool(outcome.value):
             continue
@@ -2323,9 +2266,9 @@ def _error_for_reason(field: str, value: str, detail: str, reason: str | None) -
     return _invalid(field, value, detail)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # The public API.
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 _BLOCKED_CEL_MESSAGE: Final = (
     "some validation rules were not checked because the object was invalid; correct the existing errors to "
@@ -2416,10 +2359,6 @@ class CrdSchema:
         errors.extend(self._cel(obj, old, errors, _NO_RATCHET))
         return errors
 
-    def validate_default_values(self, path: str) -> list[FieldError]:
-        """The `default` values must be pruned and valid against their own schema (CRD admission)."""
-        return _validate_defaults(self._root, path, resource_root=True)
-
     def _cel(
         self,
         obj: Mapping[str, Any],
@@ -2435,9 +2374,9 @@ class CrdSchema:
         return _cel_validate(self._root, dict(obj), old_value, None, ratchet, True)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # The CustomResourceDefinition object (pkg/apis/apiextensions/validation/validation.go).
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 _OPENAPI_TYPES: Final = ("array", "boolean", "integer", "number", "object", "string")
 _PRINTER_COLUMN_TYPES: Final = ("boolean", "date", "integer", "number", "string")
@@ -2459,7 +2398,8 @@ _VALIDATION_REASONS: Final = (
 )
 _ROOT_FIELDS_WITH_STATUS: Final = frozenset(
     {
-        "description", "type", "format", "title", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum",
+        "description", "type", "format", "title", "maximum", "exclusiveMaximum", "minimum",
+        "exclusiveMinimum",
         "maxLength", "minLength", "pattern", "maxItems", "minItems", "uniqueItems", "multipleOf", "required",
         "items", "properties", "externalDocs", "example", "x-kubernetes-preserve-unknown-fields",
         "x-kubernetes-validations",
@@ -2506,16 +2446,17 @@ def _validation_rule_literal(raw: Mapping[str, Any]) -> _GoLiteral:
 def validate_crd_definition(crd: Mapping[str, Any]) -> list[FieldError]:
     """Validates an apiextensions.k8s.io/v1 CustomResourceDefinition on create, as the apiserver does.
 
-    Covers metadata.name (`<plural>.<group>`), group, scope, names, versions (DNS-1035 names, unique, exactly one
-    storage version), the presence of a structural v1 schema with valid defaults, list/map type extensions,
-    x-kubernetes-validations (syntax, reasons, fieldPath, oldSelf placement), subresources, printer columns,
-    conversion strategy, spec.preserveUnknownFields and the API approval of protected groups. Schema errors are
-    reported at `spec.validation.openAPIV3Schema` when all versions share one schema, as the apiserver does.
+    Covers metadata.name (`<plural>.<group>`), group, scope, names, versions (DNS-1035 names, unique, exactly
+    one storage version), the presence of a structural v1 schema with valid defaults, list/map type
+    extensions, x-kubernetes-validations (syntax, reasons, fieldPath, oldSelf placement), subresources,
+    printer columns, conversion strategy, spec.preserveUnknownFields and the API approval of protected
+    groups. Schema errors are reported at `spec.validation.openAPIV3Schema` when all versions share one
+    schema, as the apiserver does.
     """
     errors: list[FieldError] = []
-    metadata = crd.get("metadata") if isinstance(crd.get("metadata"), Mapping) else {}
-    spec: Mapping[str, Any] = crd.get("spec") if isinstance(crd.get("spec"), Mapping) else {}
-    names: Mapping[str, Any] = spec.get("names") if isinstance(spec.get("names"), Mapping) else {}
+    metadata = _mapping(crd.get("metadata"))
+    spec: Mapping[str, Any] = _mapping(crd.get("spec"))
+    names: Mapping[str, Any] = _mapping(spec.get("names"))
     group = str(spec.get("group") or "")
     plural = str(names.get("plural") or "")
     kind = str(names.get("kind") or "")
@@ -2555,14 +2496,10 @@ def validate_crd_definition(crd: Mapping[str, Any]) -> list[FieldError]:
         if schema is None:
             errors.append(_required(f"spec.versions[{index}].schema.openAPIV3Schema", "schemas are required"))
     preserve_unknown = spec.get("preserveUnknownFields") is True
-    has_defaults = any(
-        s is not None and _schema_has(s, lambda n: n.get("default") is not None) for s in schemas
-    )
+    has_defaults = any(s is not None and _schema_has(s, lambda n: n.get("default") is not None) for s in schemas)
     if has_defaults and preserve_unknown:
         errors.append(
-            _invalid(
-                "spec.preserveUnknownFields", True, "must be false in order to use defaults in the schema"
-            )
+            _invalid("spec.preserveUnknownFields", True, "must be false in order to use defaults in the schema")
         )
 
     storage_count = 0
@@ -2591,19 +2528,16 @@ def validate_crd_definition(crd: Mapping[str, Any]) -> list[FieldError]:
                 )
             elif len(str(warning)) > 256:
                 errors.append(
-                    _invalid(
-                        f"{version_path}.deprecationWarning", str(warning), "must be <= 256 characters long"
-                    )
+                    _invalid(f"{version_path}.deprecationWarning", str(warning), "must be <= 256 characters long")
                 )
             elif not str(warning):
                 errors.append(
-                    _invalid(
-                        f"{version_path}.deprecationWarning", str(warning), "must not be an empty string"
-                    )
+                    _invalid(f"{version_path}.deprecationWarning", str(warning), "must not be an empty string")
                 )
-        if not shared_schema and schemas[index] is not None:
+        version_schema = schemas[index]
+        if not shared_schema and version_schema is not None:
             status_enabled = _status_enabled(subresources[index])
-            errors.extend(_validate_schema(schemas[index], f"{version_path}.schema", status_enabled))
+            errors.extend(_validate_schema(version_schema, f"{version_path}.schema", status_enabled))
         if not shared_subresources:
             errors.extend(_validate_subresources(subresources[index], f"{version_path}.subresources"))
         if not shared_columns:
@@ -2614,9 +2548,7 @@ def validate_crd_definition(crd: Mapping[str, Any]) -> list[FieldError]:
         errors.append(_invalid("spec.versions", versions_value, "must contain unique version names"))
     if storage_count != 1:
         errors.append(
-            _invalid(
-                "spec.versions", versions_value, "must have exactly one version marked as storage version"
-            )
+            _invalid("spec.versions", versions_value, "must have exactly one version marked as storage version")
         )
 
     for field_name, value in (
@@ -2639,9 +2571,7 @@ def validate_crd_definition(crd: Mapping[str, Any]) -> list[FieldError]:
 
     if storage_count == 0:
         errors.append(
-            _invalid(
-                "status.storedVersions", _GoLiteral("[]string(nil)"), "must have at least one stored version"
-            )
+            _invalid("status.storedVersions", _GoLiteral("[]string(nil)"), "must have at least one stored version")
         )
     errors.extend(_validate_api_approval(group, metadata))
     if preserve_unknown:
@@ -2649,7 +2579,8 @@ def validate_crd_definition(crd: Mapping[str, Any]) -> list[FieldError]:
             _invalid(
                 "spec.preserveUnknownFields",
                 True,
-                "cannot set to true, set x-kubernetes-preserve-unknown-fields to true in spec.versions[*].schema instead",
+                "cannot set to true, set x-kubernetes-preserve-unknown-fields to true in "
+                "spec.versions[*].schema instead",
             )
         )
     return errors
@@ -2786,18 +2717,12 @@ def _validate_conversion(conversion: object) -> list[FieldError]:
     if strategy == "Webhook":
         client_config = webhook.get("clientConfig") if isinstance(webhook, Mapping) else None
         if not isinstance(client_config, Mapping):
-            errors.append(
-                _required("spec.conversion.webhookClientConfig", "required when strategy is set to Webhook")
-            )
+            errors.append(_required("spec.conversion.webhookClientConfig", "required when strategy is set to Webhook"))
         elif (client_config.get("url") is None) == (client_config.get("service") is None):
-            errors.append(
-                _required("spec.conversion.webhookClientConfig", "exactly one of url or service is required")
-            )
+            errors.append(_required("spec.conversion.webhookClientConfig", "exactly one of url or service is required"))
         review_versions = webhook.get("conversionReviewVersions") if isinstance(webhook, Mapping) else None
         if not review_versions:
-            errors.append(
-                _required("spec.conversion.conversionReviewVersions", "must specify at least one version")
-            )
+            errors.append(_required("spec.conversion.conversionReviewVersions", "must specify at least one version"))
     elif isinstance(webhook, Mapping):
         if webhook.get("clientConfig") is not None:
             errors.append(
@@ -2821,7 +2746,7 @@ def _validate_api_approval(group: str, metadata: Mapping[str, Any]) -> list[Fiel
     if not protected:
         return []
     annotation_name = "api-approved.kubernetes.io"
-    annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), Mapping) else {}
+    annotations = _mapping(metadata.get("annotations"))
     value = str(annotations.get(annotation_name) or "")
     field = f"metadata.annotations[{annotation_name}]"
     if not value:
@@ -2840,14 +2765,14 @@ def _validate_api_approval(group: str, metadata: Mapping[str, Any]) -> list[Fiel
         _invalid(
             field,
             value,
-            f'protected groups must have approval annotation "{annotation_name}" with either a URL or a reason '
-            'starting with "unapproved", see https://github.com/kubernetes/enhancements/pull/1111',
+            f'protected groups must have approval annotation "{annotation_name}" with either a URL or a '
+            'reason starting with "unapproved", see https://github.com/kubernetes/enhancements/pull/1111',
         )
     ]
 
 
 def _validate_schema(raw: Mapping[str, Any], path: str, status_enabled: bool) -> list[FieldError]:
-    """validateCustomResourceDefinitionValidation for one openAPIV3Schema under `path` (".../schema" level)."""
+    """validateCustomResourceDefinitionValidation of one openAPIV3Schema under `path` (the schema level)."""
     errors: list[FieldError] = []
     schema_path = f"{path}.openAPIV3Schema"
     if status_enabled:
@@ -2860,18 +2785,24 @@ def _validate_schema(raw: Mapping[str, Any], path: str, status_enabled: bool) ->
                         _invalid(
                             f"{schema_path}.type",
                             value,
-                            'only "object" is allowed as the type at the root of the schema if the status subresource is enabled',
+                            'only "object" is allowed as the type at the root of the schema if the status '
+                            "subresource is enabled",
                         )
                     )
                     break
                 continue
             if key not in _ROOT_FIELDS_WITH_STATUS:
-                allowed = "[Description Type Format Title Maximum ExclusiveMaximum Minimum ExclusiveMinimum MaxLength MinLength Pattern MaxItems MinItems UniqueItems MultipleOf Required Items Properties ExternalDocs Example XPreserveUnknownFields XValidations]"
+                allowed = (
+                    "[Description Type Format Title Maximum ExclusiveMaximum Minimum ExclusiveMinimum "
+                    "MaxLength MinLength Pattern MaxItems MinItems UniqueItems MultipleOf Required Items "
+                    "Properties ExternalDocs Example XPreserveUnknownFields XValidations]"
+                )
                 errors.append(
                     _invalid(
                         schema_path,
                         _go_struct_literal("apiextensions.JSONSchemaProps", raw),
-                        f"only {allowed} fields are allowed at the root of the schema if the status subresource is enabled",
+                        f"only {allowed} fields are allowed at the root of the schema if the status "
+                        "subresource is enabled",
                     )
                 )
                 break
@@ -2922,15 +2853,11 @@ def _openapi_schema_errors(
         if raw.get(key) not in (None, "", {}):
             errors.append(_forbidden(f"{path}.{key}", detail))
     if schema_type == "null":
-        errors.append(
-            _forbidden(f"{path}.type", "type cannot be set to null, use nullable as an alternative")
-        )
+        errors.append(_forbidden(f"{path}.type", "type cannot be set to null, use nullable as an alternative"))
     if isinstance(raw.get("items"), list) and raw["items"]:
         errors.append(_forbidden(f"{path}.items", "items must be a schema object and not an array"))
     if context.inside_resource_meta and raw.get("x-kubernetes-embedded-resource") is True:
-        errors.append(
-            _forbidden(f"{path}.x-kubernetes-embedded-resource", "must not be used inside of resource meta")
-        )
+        errors.append(_forbidden(f"{path}.x-kubernetes-embedded-resource", "must not be used inside of resource meta"))
     if raw.get("uniqueItems") is True:
         errors.append(
             _forbidden(
@@ -2944,13 +2871,11 @@ def _openapi_schema_errors(
         cel_errors.extend(found[1])
 
     additional = raw.get("additionalProperties")
-    properties = raw.get("properties") if isinstance(raw.get("properties"), Mapping) else {}
+    properties = _mapping(raw.get("properties"))
     if additional is not None:
         if properties and (additional is False or isinstance(additional, Mapping)):
             errors.append(
-                _forbidden(
-                    f"{path}.additionalProperties", "additionalProperties and properties are mutual exclusive"
-                )
+                _forbidden(f"{path}.additionalProperties", "additionalProperties and properties are mutual exclusive")
             )
         if isinstance(additional, Mapping):
             sub = context
@@ -2984,26 +2909,20 @@ def _openapi_schema_errors(
         merge(_openapi_schema_errors(items, f"{path}.items", sub, False))
 
     if raw.get("x-kubernetes-preserve-unknown-fields") is False:
-        errors.append(
-            _invalid(f"{path}.x-kubernetes-preserve-unknown-fields", False, "must be true or undefined")
-        )
+        errors.append(_invalid(f"{path}.x-kubernetes-preserve-unknown-fields", False, "must be true or undefined"))
     map_type = raw.get("x-kubernetes-map-type")
     if map_type is not None and schema_type != "object":
         if not schema_type:
             errors.append(_required(f"{path}.type", "must be object if x-kubernetes-map-type is specified"))
         else:
-            errors.append(
-                _invalid(f"{path}.type", schema_type, "must be object if x-kubernetes-map-type is specified")
-            )
+            errors.append(_invalid(f"{path}.type", schema_type, "must be object if x-kubernetes-map-type is specified"))
     if map_type is not None and map_type not in ("atomic", "granular"):
         errors.append(_not_supported(f"{path}.x-kubernetes-map-type", map_type, ["atomic", "granular"]))
     if list_type is not None and schema_type != "array":
         if not schema_type:
             errors.append(_required(f"{path}.type", "must be array if x-kubernetes-list-type is specified"))
         else:
-            errors.append(
-                _invalid(f"{path}.type", schema_type, "must be array if x-kubernetes-list-type is specified")
-            )
+            errors.append(_invalid(f"{path}.type", schema_type, "must be array if x-kubernetes-list-type is specified"))
     elif list_type == "set" and isinstance(items, Mapping):
         if items.get("type") == "array" and items.get("x-kubernetes-list-type") not in (None, "atomic"):
             errors.append(
@@ -3027,9 +2946,7 @@ def _openapi_schema_errors(
     if map_keys:
         if list_type is None:
             errors.append(
-                _required(
-                    f"{path}.x-kubernetes-list-type", "must be map if x-kubernetes-list-map-keys is non-empty"
-                )
+                _required(f"{path}.x-kubernetes-list-type", "must be map if x-kubernetes-list-map-keys is non-empty")
             )
         elif list_type != "map":
             errors.append(
@@ -3057,9 +2974,7 @@ def _map_list_errors(raw: Mapping[str, Any], path: str, map_keys: Sequence[str])
     items = raw.get("items")
     if not map_keys:
         errors.append(
-            _required(
-                f"{path}.x-kubernetes-list-map-keys", "must not be empty if x-kubernetes-list-type is map"
-            )
+            _required(f"{path}.x-kubernetes-list-map-keys", "must not be empty if x-kubernetes-list-type is map")
         )
     if items is None:
         errors.append(_required(f"{path}.items", "must have a schema if x-kubernetes-list-type is map"))
@@ -3080,7 +2995,7 @@ def _map_list_errors(raw: Mapping[str, Any], path: str, map_keys: Sequence[str])
             )
         )
     else:
-        properties = items.get("properties") if isinstance(items.get("properties"), Mapping) else {}
+        properties = _mapping(items.get("properties"))
         seen: set[str] = set()
         for key in map_keys:
             if key in properties:
@@ -3125,13 +3040,11 @@ def _map_set_key_errors(
     errors: list[FieldError] = []
     if items.get("nullable") is True:
         errors.append(
-            _forbidden(
-                f"{path}.items.nullable", f"cannot be nullable when x-kubernetes-list-type is {list_type}"
-            )
+            _forbidden(f"{path}.items.nullable", f"cannot be nullable when x-kubernetes-list-type is {list_type}")
         )
     if list_type == "map":
         required = {str(r) for r in items.get("required") or []}
-        properties = items.get("properties") if isinstance(items.get("properties"), Mapping) else {}
+        properties = _mapping(items.get("properties"))
         for key in map_keys:
             prop = properties.get(key)
             if not isinstance(prop, Mapping):
@@ -3140,7 +3053,8 @@ def _map_set_key_errors(
                 errors.append(
                     _required(
                         f"{path}.items.properties[{key}].default",
-                        "this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property",
+                        "this property is in x-kubernetes-list-map-keys, so it must have a default or be a "
+                        "required property",
                     )
                 )
             if prop.get("nullable") is True:
@@ -3175,27 +3089,19 @@ def _rule_definition_errors(
         elif "\n" in message.strip():
             errors.append(_invalid(f"{rule_path}.message", message, "message must not contain line breaks"))
         elif "\n" in text.strip() and not message.strip():
-            errors.append(
-                _required(f"{rule_path}.message", "message must be specified if rule contains line breaks")
-            )
+            errors.append(_required(f"{rule_path}.message", "message must be specified if rule contains line breaks"))
         if message_expression and not message_expression.strip():
             errors.append(
-                _required(
-                    f"{rule_path}.messageExpression", "messageExpression must be non-empty if specified"
-                )
+                _required(f"{rule_path}.messageExpression", "messageExpression must be non-empty if specified")
             )
         reason = rule.get("reason")
         if reason is not None and reason not in _VALIDATION_REASONS:
             errors.append(_not_supported(f"{rule_path}.reason", reason, list(_VALIDATION_REASONS)))
         field_path = str(rule.get("fieldPath") or "")
         if field_path and not field_path.strip():
-            errors.append(
-                _invalid(f"{rule_path}.fieldPath", field_path, "fieldPath must be non-empty if specified")
-            )
+            errors.append(_invalid(f"{rule_path}.fieldPath", field_path, "fieldPath must be non-empty if specified"))
         if "\n" in field_path:
-            errors.append(
-                _invalid(f"{rule_path}.fieldPath", field_path, "fieldPath must not contain line breaks")
-            )
+            errors.append(_invalid(f"{rule_path}.fieldPath", field_path, "fieldPath must not contain line breaks"))
         if field_path and _valid_field_path(field_path, node) is None:
             errors.append(_invalid(f"{rule_path}.fieldPath", field_path, "fieldPath must be a valid path"))
         if not text.strip():
@@ -3208,16 +3114,15 @@ def _rule_definition_errors(
             compiled_message = _compile_cel(message_expression)
             if compiled_message.error is not None:
                 detail = "messageExpression " + compiled_message.error
-                cel_errors.append(
-                    _invalid(f"{rule_path}.messageExpression", _validation_rule_literal(rule), detail)
-                )
+                cel_errors.append(_invalid(f"{rule_path}.messageExpression", _validation_rule_literal(rule), detail))
         if compiled.uses_old_self:
             if context.forbid_old_self_path is not None:
                 cel_errors.append(
                     _invalid(
                         f"{rule_path}.rule",
                         text,
-                        f"oldSelf cannot be used on the uncorrelatable portion of the schema within {context.forbid_old_self_path}",
+                        "oldSelf cannot be used on the uncorrelatable portion of the schema within "
+                        f"{context.forbid_old_self_path}",
                     )
                 )
         elif rule.get("optionalOldSelf") is not None:
@@ -3261,7 +3166,7 @@ def _structural_invariants(raw: Mapping[str, Any], level: int, path: str) -> lis
         errors.append(_required(f"{path}.items", "must be specified"))
     if isinstance(items, Mapping):
         errors.extend(_structural_invariants(items, _Level.ITEMS, f"{path}.items"))
-    properties = raw.get("properties") if isinstance(raw.get("properties"), Mapping) else {}
+    properties = _mapping(raw.get("properties"))
     for name, prop in properties.items():
         if isinstance(prop, Mapping):
             errors.extend(_structural_invariants(prop, _Level.FIELD, f"{path}.properties[{name}]"))
@@ -3301,14 +3206,10 @@ def _structural_invariants(raw: Mapping[str, Any], level: int, path: str) -> lis
     check_metadata = level == _Level.ROOT or embedded
     if embedded and schema_type != "object":
         if not schema_type:
-            errors.append(
-                _required(f"{path}.type", "must be object if x-kubernetes-embedded-resource is true")
-            )
+            errors.append(_required(f"{path}.type", "must be object if x-kubernetes-embedded-resource is true"))
         else:
             errors.append(
-                _invalid(
-                    f"{path}.type", schema_type, "must be object if x-kubernetes-embedded-resource is true"
-                )
+                _invalid(f"{path}.type", schema_type, "must be object if x-kubernetes-embedded-resource is true")
             )
     elif not schema_type and not int_or_string and not preserve:
         detail = {
@@ -3319,18 +3220,14 @@ def _structural_invariants(raw: Mapping[str, Any], level: int, path: str) -> lis
         errors.append(_required(f"{path}.type", detail))
     if embedded and additional is not None:
         errors.append(
-            _forbidden(
-                f"{path}.additionalProperties", "must not be used if x-kubernetes-embedded-resource is set"
-            )
+            _forbidden(f"{path}.additionalProperties", "must not be used if x-kubernetes-embedded-resource is set")
         )
     if level == _Level.ROOT and schema_type and schema_type != "object":
         errors.append(_invalid(f"{path}.type", schema_type, "must be object at the root"))
     for meta_field in ("kind", "apiVersion"):
         prop = properties.get(meta_field)
         if isinstance(prop, Mapping) and check_metadata and prop.get("type") != "string":
-            errors.append(
-                _invalid(f"{path}.properties[{meta_field}].type", prop.get("type") or "", "must be string")
-            )
+            errors.append(_invalid(f"{path}.properties[{meta_field}].type", prop.get("type") or "", "must be string"))
     metadata = properties.get("metadata")
     if isinstance(metadata, Mapping):
         meta_path = f"{path}.properties[metadata]"
@@ -3342,21 +3239,21 @@ def _structural_invariants(raw: Mapping[str, Any], level: int, path: str) -> lis
                 for k, v in metadata.items()
                 if k not in ("type", "default", "properties") and v not in (None, "", [], {}, False)
             }
-            meta_properties = (
-                metadata.get("properties") if isinstance(metadata.get("properties"), Mapping) else {}
-            )
+            meta_properties = _mapping(metadata.get("properties"))
             if set(meta_properties) - {"name", "generateName"} or rest:
                 errors.append(
                     _forbidden(
                         meta_path,
-                        "must not specify anything other than name and generateName, but metadata is implicitly specified",
+                        "must not specify anything other than name and generateName, but metadata is "
+                        "implicitly specified",
                     )
                 )
     if embedded and not preserve and not properties:
         errors.append(
             _required(
                 f"{path}.properties",
-                "must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields",
+                "must not be empty if x-kubernetes-embedded-resource is true without "
+                "x-kubernetes-preserve-unknown-fields",
             )
         )
     return errors
@@ -3387,9 +3284,7 @@ def _value_validation_errors(
         compiled = _compile_pattern(pattern)
         if isinstance(compiled, str):
             errors.append(
-                _invalid(
-                    f"{path}.pattern", pattern, f"must be a valid regular expression, but isn't: {compiled}"
-                )
+                _invalid(f"{path}.pattern", pattern, f"must be a valid regular expression, but isn't: {compiled}")
             )
     return errors
 
@@ -3398,7 +3293,7 @@ def _nested_value_validation_errors(raw: Mapping[str, Any], skip_any_of: bool, p
     errors = _value_validation_errors(raw, skip_any_of, False, path)
     if isinstance(raw.get("items"), Mapping):
         errors.extend(_nested_value_validation_errors(raw["items"], False, f"{path}.items"))
-    properties = raw.get("properties") if isinstance(raw.get("properties"), Mapping) else {}
+    properties = _mapping(raw.get("properties"))
     for name, prop in properties.items():
         if isinstance(prop, Mapping):
             errors.extend(_nested_value_validation_errors(prop, False, f"{path}.properties[{name}]"))
@@ -3420,9 +3315,7 @@ def _completeness(
     for junctor in ("allOf", "anyOf", "oneOf"):
         for index, branch in enumerate(raw.get(junctor) or []):
             if isinstance(branch, Mapping):
-                errors.extend(
-                    _nested_completeness(branch, structural, s_path, f"{v_path}.{junctor}[{index}]")
-                )
+                errors.extend(_nested_completeness(branch, structural, s_path, f"{v_path}.{junctor}[{index}]"))
     if isinstance(raw.get("not"), Mapping):
         errors.extend(_nested_completeness(raw["not"], structural, s_path, f"{v_path}.not"))
     return errors
@@ -3437,17 +3330,13 @@ def _nested_completeness(
     if isinstance(raw.get("items"), Mapping):
         items = structural.get("items") if isinstance(structural.get("items"), Mapping) else None
         errors.extend(_nested_completeness(raw["items"], items, f"{s_path}.items", f"{v_path}.items"))
-    structural_properties = (
-        structural.get("properties") if isinstance(structural.get("properties"), Mapping) else {}
-    )
+    structural_properties = _mapping(structural.get("properties"))
     for name, prop in (raw.get("properties") or {}).items():
         if not isinstance(prop, Mapping):
             continue
         if name not in structural_properties:
             errors.append(
-                _required(
-                    f"{s_path}.properties[{name}]", f"because it is defined in {v_path}.properties[{name}]"
-                )
+                _required(f"{s_path}.properties[{name}]", f"because it is defined in {v_path}.properties[{name}]")
             )
         else:
             errors.extend(
@@ -3478,9 +3367,7 @@ def _validate_defaults(
         elif node.subtree_has_rules:
             errors.extend(
                 _rename_root(
-                    _cel_validate(
-                        node, node.default, node.default, None, _NO_RATCHET, resource_root or node.embedded
-                    ),
+                    _cel_validate(node, node.default, node.default, None, _NO_RATCHET, resource_root or node.embedded),
                     default_path,
                 )
             )

@@ -30,8 +30,7 @@ __all__ = [
 
 _QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _QUALIFIED_NAME_ERR = (
-    "must consist of alphanumeric characters, '-', '_' or '.', "
-    "and must start and end with an alphanumeric character"
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
 )
 _QUALIFIED_NAME_MAX_LENGTH = 63
 _LABEL_VALUE_FMT = "(" + _QUALIFIED_NAME_FMT + ")?"
@@ -104,8 +103,7 @@ def _qualified_name_errors(value: str) -> list[str]:
         errors.append("name part " + _max_len_error(_QUALIFIED_NAME_MAX_LENGTH))
     if not _QUALIFIED_NAME_RE.fullmatch(name):
         errors.append(
-            "name part "
-            + _regex_error(_QUALIFIED_NAME_ERR, _QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
+            "name part " + _regex_error(_QUALIFIED_NAME_ERR, _QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
         )
     return errors
 
@@ -126,9 +124,7 @@ def _go_quote(value: str) -> str:
 
 def _invalid(field_path: str, bad_value: Any, detail: str) -> str:
     """field.Invalid(...).Error(): strings are %q-quoted, lists JSON-encoded."""
-    rendered = (
-        _go_quote(bad_value) if isinstance(bad_value, str) else json.dumps(bad_value, separators=(",", ":"))
-    )
+    rendered = _go_quote(bad_value) if isinstance(bad_value, str) else json.dumps(bad_value, separators=(",", ":"))
     return f"{field_path}: Invalid value: {rendered}: {detail}"
 
 
@@ -217,28 +213,20 @@ def _requirement_errors(key: str, operator: str, values: Iterable[str] | None, k
         problems.append(_invalid(key_path, key, "; ".join(key_problems)))
     if operator in (_IN, _NOT_IN):
         if count == 0:
-            problems.append(
-                _invalid("values", shown, "for 'in', 'notin' operators, values set can't be empty")
-            )
+            problems.append(_invalid("values", shown, "for 'in', 'notin' operators, values set can't be empty"))
     elif operator in (_EQUALS, _DOUBLE_EQUALS, _NOT_EQUALS):
         if count != 1:
             problems.append(_invalid("values", shown, "exact-match compatibility requires one single value"))
     elif operator in (_EXISTS, _DOES_NOT_EXIST):
         if count != 0:
-            problems.append(
-                _invalid("values", shown, "values set must be empty for exists and does not exist")
-            )
+            problems.append(_invalid("values", shown, "values set must be empty for exists and does not exist"))
     elif operator in (_GREATER_THAN, _LESS_THAN):
         if count != 1:
-            problems.append(
-                _invalid("values", shown, "for 'Gt', 'Lt' operators, exactly one value is required")
-            )
+            problems.append(_invalid("values", shown, "for 'Gt', 'Lt' operators, exactly one value is required"))
         for index, value in enumerate(vals or []):
             if _parse_int64(value) is None:
                 problems.append(
-                    _invalid(
-                        f"values[{index}]", value, "for 'Gt', 'Lt' operators, the value must be an integer"
-                    )
+                    _invalid(f"values[{index}]", value, "for 'Gt', 'Lt' operators, the value must be an integer")
                 )
     else:
         supported = ", ".join(_go_quote(op) for op in _VALID_OPERATORS)
@@ -569,10 +557,8 @@ _BUILTIN_FIELD_LABELS: Mapping[tuple[str, str], frozenset[str]] = {
 _FIELD_LABEL_RENAMES = {"spec.host": "spec.nodeName"}
 
 
-def supported_field_labels(
-    resource: ResourceType, selectable_fields: Iterable[str] = ()
-) -> frozenset[str] | None:
-    """The field labels `resource` accepts in `fieldSelector`, for :meth:`FieldSelector.parse`.
+def supported_field_labels(resource: ResourceType, selectable_fields: Iterable[str] = ()) -> frozenset[str] | None:
+    """The field labels `resource` accepts in `fieldSelector` (used by :meth:`FieldSelector.parse_for`).
 
     None means the default conversion (metadata.name and metadata.namespace, with its own error text).
     For custom resources pass the CRD version's `selectableFields` as labels (`spec.color`, no dot).
@@ -711,9 +697,7 @@ class FieldSelector:
         return cls._parse(text, supported)
 
     @classmethod
-    def parse_for(
-        cls, text: str, resource: ResourceType, selectable_fields: Iterable[str] = ()
-    ) -> FieldSelector:
+    def parse_for(cls, text: str, resource: ResourceType, selectable_fields: Iterable[str] = ()) -> FieldSelector:
         """`fieldSelector` for `resource`, accepting exactly the field labels kube-apiserver accepts for it.
 
         For custom resources pass the CRD version's `selectableFields` as labels (`spec.color`, no dot).
@@ -733,9 +717,7 @@ class FieldSelector:
             field, operator, raw_value = split
             parsed.append(FieldRequirement(field, operator, _unescape_field_value(raw_value)))
         # The apiserver converts field labels only after the whole selector parsed.
-        return cls(
-            FieldRequirement(_convert_field_label(r.field, supported), r.operator, r.value) for r in parsed
-        )
+        return cls(FieldRequirement(_convert_field_label(r.field, supported), r.operator, r.value) for r in parsed)
 
     @property
     def empty(self) -> bool:
@@ -749,9 +731,7 @@ class FieldSelector:
         return None
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
-        return all(
-            (_selectable_value(obj, r.field) == r.value) != (r.operator == "!=") for r in self.requirements
-        )
+        return all((_selectable_value(obj, r.field) == r.value) != (r.operator == "!=") for r in self.requirements)
 
     def __str__(self) -> str:
         return ",".join(str(requirement) for requirement in self.requirements)

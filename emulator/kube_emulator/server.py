@@ -22,32 +22,20 @@ from aiohttp import web
 
 from . import discovery, errors, patching, tables
 from .cluster import Cluster
-from .errors import ApiError
+from .errors import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ApiError
 from .faults import Fault, FaultInjector
 from .resources import JsonObject, ResourceType
 from .selectors import FieldSelector, LabelSelector
-from .store import BOOKMARK, ERROR, Change, Watch
+from .store import BOOKMARK, ERROR
 
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
-MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
-STRATEGIC_PATCH = "application/strategic-merge-patch+json"
-APPLY_PATCH = "application/apply-patch+yaml"
-
-# Fields a pod field selector may use besides metadata.* (what kubelet and kubectl rely on).
-_EXTRA_FIELDS: dict[tuple[str, str], frozenset[str]] = {
-    ("", "pods"): frozenset({"status.phase", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
-                             "spec.serviceAccountName", "status.podIP"}),
-    ("", "events"): frozenset({"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-                               "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-                               "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"}),
-    ("", "secrets"): frozenset({"type"}),
-    ("", "namespaces"): frozenset({"status.phase"}),
-}
 
 DEFAULT_WATCH_TIMEOUT = 1800.0
+
+# Kinds whose registry sets ReturnDeletedObject: a delete answers with the object, not a Status.
+_RETURN_DELETED_OBJECT = frozenset({("", "pods"), ("", "services"), ("", "serviceaccounts")})
 
 
 @dataclass
@@ -87,8 +75,10 @@ class ApiServer:
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        bound_port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        assert server is not None
+        sockets = server.sockets  # type: ignore[attr-defined]
+        assert sockets
+        bound_port = sockets[0].getsockname()[1]
         self.url = f"http://{host}:{bound_port}"
         return self.url
 
@@ -149,8 +139,10 @@ class ApiServer:
             raise _not_found_path()
         name = rest[1] if len(rest) > 1 else None
         subresource = rest[2] if len(rest) > 2 else ""
-        if subresource and subresource not in rtype.subresources and not (
-            subresource == "finalize" and rtype.storage_key == ("", "namespaces")
+        if (
+            subresource
+            and subresource not in rtype.subresources
+            and not (subresource == "finalize" and rtype.storage_key == ("", "namespaces"))
         ):
             raise _not_found_path()
         return Target(rtype, namespace, name, subresource)
@@ -189,14 +181,18 @@ class ApiServer:
 
     def _list(self, request: web.Request, target: Target) -> web.StreamResponse:
         labels, fields = self._selectors(request, target.rtype)
-        items, rv = self.cluster.store.list(target.rtype, target.namespace, labels, fields)
+        items, rv = self.cluster.store.list_objects(target.rtype, target.namespace, labels, fields)
         items, continue_token, remaining = _paginate(items, request.query, rv)
         list_meta: JsonObject = {"resourceVersion": str(rv)}
         if continue_token:
             list_meta["continue"] = continue_token
             list_meta["remainingItemCount"] = remaining
-        body = {"kind": target.rtype.list_kind, "apiVersion": target.rtype.api_version, "metadata": list_meta,
-                "items": items}
+        body = {
+            "kind": target.rtype.list_kind,
+            "apiVersion": target.rtype.api_version,
+            "metadata": list_meta,
+            "items": items,
+        }
         return self._respond(request, target.rtype, body)
 
     async def _create(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -210,10 +206,12 @@ class ApiServer:
                 raise errors.bad_request(
                     "the namespace of the provided object does not match the namespace sent on the request"
                 )
-            self._check_namespace_open(target.namespace)
+            name = (body.get("metadata") or {}).get("name") or ""
+            self._check_namespace_open(target.namespace, target.rtype, name)
         obj, warnings = self.cluster.store.create(
             target.rtype, target.namespace, body, dry_run=_dry_run(request), strict=_strict(request)
         )
+        warnings = _unless_ignored(request, warnings)
         return self._respond(request, target.rtype, obj, status=201, warnings=warnings)
 
     async def _replace(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -234,7 +232,7 @@ class ApiServer:
             dry_run=_dry_run(request),
             strict=_strict(request),
         )
-        return self._respond(request, target.rtype, obj, warnings=warnings)
+        return self._respond(request, target.rtype, obj, warnings=_unless_ignored(request, warnings))
 
     async def _patch(self, request: web.Request, target: Target) -> web.StreamResponse:
         assert target.name is not None
@@ -246,21 +244,15 @@ class ApiServer:
             raise errors.bad_request(f"error decoding patch: {error}") from None
         current = self.cluster.store.get(target.rtype, target.namespace, target.name)
         if content_type == MERGE_PATCH:
-            if not isinstance(patch, dict):
-                raise errors.bad_request("json: cannot unmarshal into Go value of type map[string]interface {}")
             patched = patching.merge_patch(current, patch)
         elif content_type == JSON_PATCH:
             patched = patching.json_patch(current, patch)
         elif content_type == STRATEGIC_PATCH:
             if target.rtype.from_crd:
-                raise errors.unsupported_media_type(content_type)
-            if not isinstance(patch, dict):
-                raise errors.bad_request("json: cannot unmarshal into Go value of type map[string]interface {}")
+                raise errors.unsupported_media_type(custom_resource=True)
             patched = patching.strategic_merge_patch(current, patch, target.rtype.kind)
         else:
-            raise errors.unsupported_media_type(content_type)
-        if not isinstance(patched, dict):
-            raise errors.bad_request("the patch did not produce an object")
+            raise errors.unsupported_media_type(custom_resource=target.rtype.from_crd)
         obj, warnings = self.cluster.store.update(
             target.rtype,
             target.namespace,
@@ -271,7 +263,7 @@ class ApiServer:
             require_resource_version=False,
             strict=_strict(request),
         )
-        return self._respond(request, target.rtype, obj, warnings=warnings)
+        return self._respond(request, target.rtype, obj, warnings=_unless_ignored(request, warnings))
 
     async def _delete(self, request: web.Request, target: Target) -> web.StreamResponse:
         assert target.name is not None
@@ -284,12 +276,20 @@ class ApiServer:
             preconditions=options.get("preconditions"),
             dry_run=_dry_run(request) or options.get("dryRun") == ["All"],
         )
+        removed = "deletionTimestamp" not in obj["metadata"]
+        if removed and target.rtype.storage_key not in _RETURN_DELETED_OBJECT:
+            # Gone at once: like the generic registry's finalizeDelete, answer with a Success Status.
+            details: JsonObject = {"name": target.name}
+            if target.rtype.group:
+                details["group"] = target.rtype.group
+            details.update(kind=target.rtype.plural, uid=obj["metadata"]["uid"])
+            return _json_response(errors.status_success(details))
         return self._respond(request, target.rtype, obj)
 
     async def _delete_collection(self, request: web.Request, target: Target) -> web.StreamResponse:
         options = await _delete_options(request)
         labels, fields = self._selectors(request, target.rtype)
-        items, rv = self.cluster.store.list(target.rtype, target.namespace, labels, fields)
+        items, _ = self.cluster.store.list_objects(target.rtype, target.namespace, labels, fields)
         deleted = []
         for item in items:
             with contextlib.suppress(ApiError):
@@ -302,8 +302,12 @@ class ApiServer:
                         dry_run=_dry_run(request),
                     )
                 )
-        body = {"kind": target.rtype.list_kind, "apiVersion": target.rtype.api_version,
-                "metadata": {"resourceVersion": str(self.cluster.store.resource_version)}, "items": deleted}
+        body = {
+            "kind": target.rtype.list_kind,
+            "apiVersion": target.rtype.api_version,
+            "metadata": {"resourceVersion": str(self.cluster.store.resource_version)},
+            "items": deleted,
+        }
         return _json_response(body)
 
     async def _watch(self, request: web.Request, target: Target, fault: Fault | None) -> web.StreamResponse:
@@ -334,9 +338,7 @@ class ApiServer:
             await response.write(_event_line(ERROR, error.status()))
             return response
         break_after = fault.break_watch_after if fault is not None else None
-        response = web.StreamResponse(
-            status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"}
-        )
+        response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"})
         response.enable_chunked_encoding()
         await response.prepare(request)
         deadline = time.monotonic() + timeout
@@ -374,39 +376,53 @@ class ApiServer:
         return response
 
     def _bookmark(self, rtype: ResourceType) -> JsonObject:
-        return {"kind": rtype.kind, "apiVersion": rtype.api_version,
-                "metadata": {"resourceVersion": str(self.cluster.store.resource_version)}}
+        return {
+            "kind": rtype.kind,
+            "apiVersion": rtype.api_version,
+            "metadata": {"resourceVersion": str(self.cluster.store.resource_version)},
+        }
 
     # ------------------------------------------------------------------ helpers
 
     def _selectors(self, request: web.Request, rtype: ResourceType) -> tuple[LabelSelector, FieldSelector]:
         labels = LabelSelector.parse(request.query.get("labelSelector", ""))
-        fields = FieldSelector.parse(
-            request.query.get("fieldSelector", ""), _EXTRA_FIELDS.get(rtype.storage_key, frozenset())
-        )
+        fields = FieldSelector.parse_for(request.query.get("fieldSelector", ""), rtype, rtype.selectable_fields)
         return labels, fields
 
     def _check_body_type(self, body: JsonObject, rtype: ResourceType) -> None:
         api_version, kind = body.get("apiVersion"), body.get("kind")
         if kind and kind != rtype.kind:
-            raise errors.bad_request(
-                f"the kind in the data ({kind}) does not match the expected kind ({rtype.kind})"  # noqa: S608
-            )
+            raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rtype.kind})")
         if api_version and api_version != rtype.api_version:
             raise errors.bad_request(
                 f"the API version in the data ({api_version}) does not match the expected API version "
                 f"({rtype.api_version})"
             )
 
-    def _check_namespace_open(self, namespace: str) -> None:
+    def _check_namespace_open(self, namespace: str, rtype: ResourceType, name: str) -> None:
+        """The NamespaceLifecycle admission plugin: no creates in missing or terminating namespaces."""
         ns_type = self.cluster.rtype("", "v1", "namespaces")
         found = self.cluster.store.find(ns_type, None, namespace)
         if found is None:
             raise errors.not_found("", "namespaces", namespace)
         if found["metadata"].get("deletionTimestamp"):
-            raise errors.forbidden(
-                f"unable to create new content in namespace {namespace} because it is being terminated",
+            subject = f'{rtype.group_resource} "{name}"' if name else rtype.group_resource
+            error = errors.forbidden(
+                f"{subject} is forbidden: unable to create new content in namespace {namespace} "
+                "because it is being terminated",
+                rtype.group,
+                rtype.plural,
+                name,
             )
+            assert error.details is not None
+            error.details["causes"] = [
+                {
+                    "reason": "NamespaceTerminating",
+                    "message": f"namespace {namespace} is being terminated",
+                    "field": "metadata.namespace",
+                }
+            ]
+            raise error
 
     def _respond(
         self,
@@ -417,7 +433,7 @@ class ApiServer:
         warnings: list[str] | None = None,
     ) -> web.StreamResponse:
         if tables.wants_table(request.headers.get("Accept", "")):
-            items = body["items"] if "items" in body else [body]
+            items = body.get("items", [body])
             table = tables.to_table(rtype, items, request.query)
             if "items" in body:
                 table["metadata"] = body["metadata"]
@@ -465,6 +481,11 @@ def _strict(request: web.Request) -> bool:
     return request.query.get("fieldValidation", "") == "Strict"
 
 
+def _unless_ignored(request: web.Request, unknown_field_warnings: list[str]) -> list[str]:
+    """fieldValidation=Ignore drops unknown fields silently; Warn (the default) reports them."""
+    return [] if request.query.get("fieldValidation", "") == "Ignore" else unknown_field_warnings
+
+
 async def _read_object(request: web.Request) -> JsonObject:
     raw = await request.read()
     content_type = request.content_type
@@ -474,7 +495,7 @@ async def _read_object(request: web.Request) -> JsonObject:
         elif content_type in (JSON, "", "application/octet-stream", "text/plain"):
             body = json.loads(raw or b"null")
         else:
-            raise errors.unsupported_media_type(content_type)
+            raise errors.unsupported_media_type(custom_resource=False, for_patch=False)
     except (ValueError, yaml.YAMLError) as error:
         raise errors.bad_request(f"couldn't get version/kind; json parse error: {error}") from None
     if not isinstance(body, dict):
@@ -499,16 +520,22 @@ async def _delete_options(request: web.Request) -> JsonObject:
         options["propagationPolicy"] = "Orphan"
     if policy not in (None, "", "Background", "Foreground", "Orphan"):
         raise errors.invalid(
-            "DeleteOptions", "", "", "",
-            [("FieldValueNotSupported", "propagationPolicy",
-              f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan", "nil"')],
+            "DeleteOptions",
+            "",
+            "",
+            "",
+            [
+                (
+                    "FieldValueNotSupported",
+                    "propagationPolicy",
+                    f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan", "nil"',
+                )
+            ],
         )
     return options
 
 
-def _paginate(
-    items: list[JsonObject], query: Any, rv: int
-) -> tuple[list[JsonObject], str, int]:
+def _paginate(items: list[JsonObject], query: Any, rv: int) -> tuple[list[JsonObject], str, int]:
     """Apply `limit`/`continue`; the token remembers the last key returned (no snapshot, see README)."""
     start_after: tuple[str, str] | None = None
     token = query.get("continue", "")
@@ -518,10 +545,7 @@ def _paginate(
             start_after = (decoded["ns"], decoded["name"])
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise errors.bad_request("continue key is not valid: illegal base64 data") from None
-        items = [
-            i for i in items
-            if (i["metadata"].get("namespace", ""), i["metadata"]["name"]) > start_after
-        ]
+        items = [i for i in items if (i["metadata"].get("namespace", ""), i["metadata"]["name"]) > start_after]
     limit = int(query.get("limit", "0") or 0)
     if limit <= 0 or len(items) <= limit:
         return items, "", 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import secrets
 import uuid
 from collections import deque
@@ -19,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import errors
-from .errors import ApiError
 from .resources import JsonObject, Registry, ResourceType
 from .selectors import FieldSelector, LabelSelector
 
@@ -80,8 +80,11 @@ class Watch:
             was_in = self.selects(change.namespace, change.old)
             if now_in and not was_in:
                 change = Change(ADDED, change.storage_key, change.namespace, change.rv, change.object)
-            elif was_in and not now_in:
-                change = Change(DELETED, change.storage_key, change.namespace, change.rv, change.object)
+            elif was_in and not now_in and change.old is not None:
+                # As the watch cache does: the previous (still matching) content, at the new resourceVersion.
+                last_seen = copy.deepcopy(change.old)
+                meta(last_seen)["resourceVersion"] = str(change.rv)
+                change = Change(DELETED, change.storage_key, change.namespace, change.rv, last_seen)
             elif not now_in:
                 return
         elif not now_in:
@@ -103,7 +106,7 @@ class Hooks:
         """
         return []
 
-    def validate(self, rtype: ResourceType, obj: JsonObject, old: JsonObject | None) -> None:
+    def validate(self, rtype: ResourceType, obj: JsonObject, old: JsonObject | None, subresource: str = "") -> None:
         """Raise ApiError 422 when the object is invalid."""
 
     def uses_generation(self, rtype: ResourceType) -> bool:
@@ -197,7 +200,7 @@ class Store:
         obj = self._bucket(rtype).get(self._key(rtype, namespace, name))
         return None if obj is None else self._present(rtype, obj)
 
-    def list(
+    def list_objects(
         self,
         rtype: ResourceType,
         namespace: str | None,
@@ -314,7 +317,13 @@ class Store:
                 rtype.group,
                 rtype.plural,
                 name,
-                [("FieldValueInvalid", "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")],
+                [
+                    (
+                        "FieldValueInvalid",
+                        "metadata.resourceVersion",
+                        "Invalid value: 0x0: must be specified for an update",
+                    )
+                ],
             )
         given_uid = metadata.get("uid")
         if given_uid and given_uid != old_meta["uid"]:
@@ -356,11 +365,11 @@ class Store:
                             "FieldValueForbidden",
                             "metadata.finalizers",
                             "Forbidden: no new finalizers can be added if the object is being deleted, "
-                            f"found new finalizers []string{{{', '.join(repr(f).replace(chr(39), chr(34)) for f in added)}}}",
+                            f"found new finalizers []string{{{_go_strings(added)}}}",
                         )
                     ],
                 )
-        self.hooks.validate(rtype, new, old)
+        self.hooks.validate(rtype, new, old, subresource)
         meta(new)["resourceVersion"] = old_meta["resourceVersion"]
         if _same(new, old):
             return old, warnings  # a no-op write changes nothing, not even the resourceVersion
@@ -454,7 +463,7 @@ class Store:
         """Start a watch; `since=None` replays the current state as ADDED events first (like rv "" or "0")."""
         watch = Watch(rtype, namespace if rtype.namespaced else None, labels, fields)
         if since is None:
-            items, _ = self.list(rtype, watch.namespace, labels, fields)
+            items, _ = self.list_objects(rtype, watch.namespace, labels, fields)
             for item in items:
                 ns = item["metadata"].get("namespace", "")
                 watch.queue.put_nowait(
@@ -493,6 +502,10 @@ class Store:
         """Forget every object of a group/resource (its CRD is gone)."""
         self._objects.pop(storage_key, None)
         self.end_watches(storage_key)
+
+
+def _go_strings(values: list[str]) -> str:
+    return ", ".join(json.dumps(v) for v in values)
 
 
 def _unknown_fields(rtype: ResourceType, paths: list[str], strict: bool) -> list[str]:

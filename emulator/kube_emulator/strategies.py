@@ -145,7 +145,8 @@ class Strategies(Hooks):
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
         spec.setdefault(
-            "strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
+            "strategy",
+            {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
         )
         _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
         obj["status"] = {}
@@ -232,9 +233,10 @@ class Strategies(Hooks):
     def spec_changed(self, rtype: ResourceType, new: JsonObject, old: JsonObject) -> bool:
         if rtype.from_crd:
             ignored = {"metadata", "status"} if rtype.has_status else {"metadata"}
-            strip = {k: v for k, v in new.items() if k not in ignored}, {
-                k: v for k, v in old.items() if k not in ignored
-            }
+            strip = (
+                {k: v for k, v in new.items() if k not in ignored},
+                {k: v for k, v in old.items() if k not in ignored},
+            )
             return bool(strip[0] != strip[1])
         return bool(new.get("spec") != old.get("spec"))
 
@@ -248,13 +250,15 @@ class Strategies(Hooks):
         if rtype.storage_key == ("", "namespaces"):
             obj.setdefault("status", {})["phase"] = "Terminating"
 
-    def validate(self, rtype: ResourceType, obj: JsonObject, old: JsonObject | None) -> None:
+    def validate(self, rtype: ResourceType, obj: JsonObject, old: JsonObject | None, subresource: str = "") -> None:
         metadata = obj.get("metadata", {})
         found: list[FieldError] = validation.object_meta(metadata, _name_rule(rtype))
         if rtype.from_crd:
             schema = self._schema(rtype)
-            if schema is not None:
-                found.extend(schema.validate(obj, old))
+            if schema is not None and subresource == "status" and old is not None:
+                found.extend(schema.validate_status(obj, old))
+            elif schema is not None:
+                found = list(schema.validate(obj, old, preceding_errors=found))
         else:
             check = getattr(self, f"_validate_{rtype.group.replace('.', '_')}_{rtype.plural}", None)
             if check is not None:
@@ -265,16 +269,8 @@ class Strategies(Hooks):
     def _validate_apiextensions_k8s_io_customresourcedefinitions(
         self, obj: JsonObject, old: JsonObject | None
     ) -> list[FieldError]:
-        found = list(validate_crd_definition(obj))
+        found: list[FieldError] = list(validate_crd_definition(obj))
         spec = obj.get("spec", {})
-        names = spec.get("names", {})
-        expected = f"{names.get('plural', '')}.{spec.get('group', '')}"
-        if obj["metadata"].get("name") != expected:
-            found.append(
-                validation.invalid_value(
-                    "metadata.name", obj["metadata"].get("name"), f"must be spec.names.plural+\".\"+spec.group"
-                )
-            )
         if old is not None:
             old_spec = old.get("spec", {})
             for immutable in ("group", "scope"):
@@ -304,8 +300,9 @@ class Strategies(Hooks):
             try:
                 base64.b64decode(str(value), validate=True)
             except ValueError:
-                found.append(validation.invalid_value(f"data[{key}]", "<secret contents redacted>",
-                                                      "illegal base64 data"))
+                found.append(
+                    validation.invalid_value(f"data[{key}]", "<secret contents redacted>", "illegal base64 data")
+                )
         return found
 
 
@@ -339,10 +336,12 @@ def _validate_workload(obj: JsonObject, old: JsonObject | None) -> list[FieldErr
     selector = spec.get("selector")
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     if not selector:
-        found.append(("FieldValueRequired", "spec.selector", "Required value"))
+        found.append(FieldError("FieldValueRequired", "spec.selector", "Required value"))
     else:
         if not (selector.get("matchLabels") or selector.get("matchExpressions")):
-            found.append(validation.invalid_value("spec.selector", selector, "empty selector is invalid for deployment"))
+            found.append(
+                validation.invalid_value("spec.selector", selector, "empty selector is invalid for deployment")
+            )
         elif not LabelSelector.from_label_selector(selector).matches(template_labels):
             found.append(
                 validation.invalid_value(
@@ -355,12 +354,16 @@ def _validate_workload(obj: JsonObject, old: JsonObject | None) -> list[FieldErr
             found.append(validation.invalid_value("spec.selector", _go_selector(selector), "field is immutable"))
     containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
     if not containers:
-        found.append(("FieldValueRequired", "spec.template.spec.containers", "Required value"))
+        found.append(FieldError("FieldValueRequired", "spec.template.spec.containers", "Required value"))
     for index, container in enumerate(containers):
         if not container.get("name"):
-            found.append(("FieldValueRequired", f"spec.template.spec.containers[{index}].name", "Required value"))
+            found.append(
+                FieldError("FieldValueRequired", f"spec.template.spec.containers[{index}].name", "Required value")
+            )
         if not container.get("image"):
-            found.append(("FieldValueRequired", f"spec.template.spec.containers[{index}].image", "Required value"))
+            found.append(
+                FieldError("FieldValueRequired", f"spec.template.spec.containers[{index}].image", "Required value")
+            )
     replicas = spec.get("replicas")
     if isinstance(replicas, int) and replicas < 0:
         found.append(validation.invalid_value("spec.replicas", replicas, "must be greater than or equal to 0"))

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
-FieldError = tuple[str, str, str]  # (reason, field path, message)
+
+class FieldError(NamedTuple):
+    """One cause of a 422 Invalid: ("FieldValueRequired", "spec.name", "Required value")."""
+
+    reason: str
+    field: str
+    message: str
+
 
 _DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN = _DNS1123_LABEL + r"(\." + _DNS1123_LABEL + ")*"
@@ -111,9 +118,11 @@ def config_key(value: str) -> list[str]:
     if len(value) > 253:
         problems.append("must be no more than 253 characters")
     if not _CONFIG_KEY_RE.match(value):
-        problems.append("a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
-                        "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
-                        "'[-._a-zA-Z0-9]+')")
+        problems.append(
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+            "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
+            "'[-._a-zA-Z0-9]+')"
+        )
     return problems
 
 
@@ -125,7 +134,7 @@ def quoted(value: Any) -> str:
 
 
 def invalid_value(path: str, value: Any, problem: str) -> FieldError:
-    return ("FieldValueInvalid", path, f"Invalid value: {quoted(value)}: {problem}")
+    return FieldError("FieldValueInvalid", path, f"Invalid value: {quoted(value)}: {problem}")
 
 
 def object_meta(metadata: dict[str, Any], name_rule: str) -> list[FieldError]:
@@ -155,5 +164,7 @@ def object_meta(metadata: dict[str, Any], name_rule: str) -> list[FieldError]:
         found.extend(invalid_value("metadata.annotations", key, p) for p in qualified_name(str(key)))
         total += len(str(key)) + len(str(value))
     if total > 256 * 1024:
-        found.append(("FieldValueTooLong", "metadata.annotations", "Too long: must have at most 262144 bytes"))
+        found.append(
+            FieldError("FieldValueTooLong", "metadata.annotations", "Too long: must have at most 262144 bytes")
+        )
     return found

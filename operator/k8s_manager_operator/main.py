@@ -8,6 +8,7 @@ account inside a cluster, otherwise from KUBECONFIG (or ~/.kube/config).
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Sequence
 
 LOG_FORMATS = ("text", "json")
@@ -58,6 +59,8 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(verbose=args.verbose, quiet=args.quiet, log_format=log_format)
+    if not args.verbose:  # otherwise every liveness probe logs a line
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
     namespaces: list[str] = list(args.namespaces)
     kopf.run(

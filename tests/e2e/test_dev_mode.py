@@ -170,6 +170,58 @@ def test_kubectl_reaches_the_emulator_through_the_written_kubeconfig(running_dev
     assert result.stdout == "Active"
 
 
+CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  names: {{plural: gadgets, singular: gadget, kind: Gadget, shortNames: [{short_name}]}}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"""
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+@pytest.mark.kubectl
+def test_crds_are_created_or_updated_and_served(tmp_path: Path):
+    crds = tmp_path / "crds"
+    crds.mkdir()
+    (crds / "1-gadgets.yaml").write_text(CRD.format(short_name="gd"))
+    (crds / "2-gadgets-again.yaml").write_text(CRD.format(short_name="gdg"))  # same CRD: an update
+    kubeconfig = tmp_path / "kubeconfig"
+    dev = start_dev(
+        tmp_path, "--grpc-port", str(free_port()), "--kubeconfig-out", str(kubeconfig), "--crds", str(crds)
+    )
+    try:
+        dev.read_until_ready()
+        assert KUBECTL is not None
+        kubectl = [KUBECTL, "--kubeconfig", str(kubeconfig)]
+        names = subprocess.run(
+            [*kubectl, "get", "crd", "gadgets.example.com", "-o", "jsonpath={.spec.names.shortNames}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        listed = subprocess.run([*kubectl, "get", "gdg", "-A"], capture_output=True, text=True, timeout=30)
+    finally:
+        stop(dev)
+
+    assert names.returncode == 0, names.stderr
+    assert names.stdout == '["gdg"]'
+    assert listed.returncode == 0, listed.stderr
+    assert "No resources found" in listed.stderr
+
+
 def test_a_child_that_dies_stops_everything_with_an_error(running_dev):
     dev, _, kubeconfig = running_dev
     dev.read_until_ready()

@@ -1,12 +1,23 @@
-"""The pure parts of `k8s-manager dev`: reading crds/, the children's environment, relayed log lines."""
+"""Parts of `k8s-manager dev`: reading crds/, the children's environment and logs, stopping children."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from k8s_manager.dev import DevError, child_environment, default_crds_dir, load_crds, relay_line
+from k8s_manager.dev import (
+    Child,
+    DevError,
+    child_environment,
+    default_crds_dir,
+    load_crds,
+    relay_line,
+    stop_children,
+)
 
 CRD_A = """
 apiVersion: apiextensions.k8s.io/v1
@@ -97,3 +108,47 @@ def test_json_log_lines_stay_json_and_gain_the_process_name():
 
     assert tagged == {"process": "facade", "message": "listening", "level": "INFO"}
     assert wrapped == {"process": "facade", "message": "E1127 grpc core says something"}
+
+
+POLITE_CHILD = "import time; print('up', flush=True); time.sleep(60)"
+STUBBORN_CHILD = f"import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); {POLITE_CHILD}"
+
+
+async def start_python_child(name: str, code: str) -> Child:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, start_new_session=True
+    )
+    assert process.stdout is not None
+    assert await process.stdout.readline() == b"up\n"  # its signal disposition is in place
+    stdout = process.stdout
+
+    async def drain() -> None:
+        await stdout.read()
+
+    child = Child(name, process)
+    child.relay = asyncio.create_task(drain())
+    return child
+
+
+async def test_children_that_ignore_sigterm_are_killed_after_the_grace_period():
+    polite = await start_python_child("polite", POLITE_CHILD)
+    stubborn = await start_python_child("stubborn", STUBBORN_CHILD)
+    started = time.monotonic()
+
+    await stop_children([polite, stubborn], grace=0.5, force=asyncio.Event())
+
+    assert polite.exit_description == "killed by SIGTERM"
+    assert stubborn.exit_description == "killed by SIGKILL"
+    assert 0.5 <= time.monotonic() - started < 5
+
+
+async def test_a_forced_stop_kills_without_waiting_for_the_grace_period():
+    stubborn = await start_python_child("stubborn", STUBBORN_CHILD)
+    force = asyncio.Event()
+    force.set()
+    started = time.monotonic()
+
+    await stop_children([stubborn], grace=30, force=force)
+
+    assert stubborn.exit_description == "killed by SIGKILL"
+    assert time.monotonic() - started < 5

@@ -1,0 +1,966 @@
+"""The emulator's REST API as real clients see it: discovery, CRUD, patches, errors, CRD schemas.
+
+Driven through the official `kubernetes` client, and through `requests` where the client cannot say
+what we need (raw Status bodies, Warning headers, query parameters it does not expose).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from kube_emulator.threaded import ThreadedEmulator
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+GROUP = "demo.example.com"
+DEADLINE = 10.0
+
+CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def api(kubeconfig: Path) -> Iterator[client.ApiClient]:
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    with client.ApiClient(configuration) as api_client:
+        yield api_client
+
+
+@pytest.fixture
+def core(api: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api)
+
+
+@pytest.fixture
+def apps(api: client.ApiClient) -> client.AppsV1Api:
+    return client.AppsV1Api(api)
+
+
+@pytest.fixture
+def custom(api: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api)
+
+
+@pytest.fixture
+def extensions(api: client.ApiClient) -> client.ApiextensionsV1Api:
+    return client.ApiextensionsV1Api(api)
+
+
+@pytest.fixture
+def http(emulator: ThreadedEmulator) -> Iterator[Raw]:
+    with requests.Session() as session:
+        yield Raw(emulator.url, session)
+
+
+class Raw:
+    """`requests` bound to the emulator's base URL."""
+
+    def __init__(self, base: str, session: requests.Session) -> None:
+        self.base = base
+        self.session = session
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, self.base + path, timeout=10, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, json=body, **kwargs)
+
+    def put(self, path: str, body: Any, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", path, json=body, **kwargs)
+
+    def patch(self, path: str, body: Any, content_type: str, **kwargs: Any) -> requests.Response:
+        return self.request(
+            "PATCH", path, data=json.dumps(body), headers={"Content-Type": content_type}, **kwargs
+        )
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def eventually(check: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
+    """Poll `check` until it returns something truthy; fail with `what` after `deadline` seconds."""
+    end = time.monotonic() + deadline
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for: {what}")
+        time.sleep(0.05)
+
+
+def status_of(error: ApiException) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(error.body)
+    assert body["kind"] == "Status"
+    assert body["apiVersion"] == "v1"
+    assert body["status"] == "Failure"
+    assert body["code"] == error.status
+    return body
+
+
+def expect_api_error(call: Callable[[], Any], code: int, reason: str) -> dict[str, Any]:
+    with pytest.raises(ApiException) as caught:
+        call()
+    assert caught.value.status == code, caught.value.body
+    body = status_of(caught.value)
+    assert body["reason"] == reason, body
+    return body
+
+
+def widget_crd(
+    plural: str = "widgets",
+    kind: str = "Widget",
+    status_subresource: bool = True,
+    spec_schema: dict[str, Any] | None = None,
+    scope: str = "Namespaced",
+) -> dict[str, Any]:
+    spec = spec_schema or {
+        "type": "object",
+        "properties": {
+            "size": {"type": "integer", "minimum": 1},
+            "color": {"type": "string", "default": "blue"},
+            "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    }
+    version: dict[str, Any] = {
+        "name": "v1",
+        "served": True,
+        "storage": True,
+        "schema": {
+            "openAPIV3Schema": {
+                "type": "object",
+                "properties": {
+                    "spec": spec,
+                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                },
+            }
+        },
+    }
+    if status_subresource:
+        version["subresources"] = {"status": {}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": scope,
+            "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": f"{kind}List"},
+            "versions": [version],
+        },
+    }
+
+
+def install_crd(extensions: client.ApiextensionsV1Api, http: Raw, manifest: dict[str, Any]) -> None:
+    extensions.create_custom_resource_definition(manifest)
+    plural = manifest["spec"]["names"]["plural"]
+    eventually(
+        lambda: any(r["name"] == plural for r in http.get(f"/apis/{GROUP}/v1").json().get("resources", [])),
+        f"{plural} in discovery",
+    )
+
+
+def widget(name: str, spec: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "Widget",
+        "metadata": {"name": name},
+        "spec": spec if spec is not None else {"size": 1},
+        **extra,
+    }
+
+
+def configmap(name: str, data: dict[str, str] | None = None, **metadata: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, **metadata}, "data": data or {}}
+
+
+def deployment(name: str, containers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": containers or [{"name": "main", "image": "nginx:1.27"}]},
+            },
+        },
+    }
+
+
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+# ---------------------------------------------------------------------------------------------- discovery
+
+
+def test_version_and_core_discovery(api: client.ApiClient, http: Raw) -> None:
+    version = client.VersionApi(api).get_code()
+    assert (version.major, version.minor) == ("1", "32")
+    assert version.git_version.startswith("v1.32.")
+
+    core_versions = client.CoreApi(api).get_api_versions()
+    assert core_versions.versions == ["v1"]
+
+    resources = {r.name: r for r in client.CoreV1Api(api).get_api_resources().resources}
+    expected = {
+        "namespaces": ("Namespace", False),
+        "pods": ("Pod", True),
+        "services": ("Service", True),
+        "configmaps": ("ConfigMap", True),
+        "secrets": ("Secret", True),
+        "serviceaccounts": ("ServiceAccount", True),
+        "events": ("Event", True),
+    }
+    for plural, (kind, namespaced) in expected.items():
+        assert (resources[plural].kind, resources[plural].namespaced) == (kind, namespaced)
+        assert set(resources[plural].verbs) >= {"create", "get", "list", "watch", "patch", "update", "delete"}
+    assert resources["pods"].short_names == ["po"]
+    assert "pods/status" in resources
+    assert "namespaces/finalize" in resources
+    assert "configmaps/status" not in resources  # ConfigMaps have no status subresource
+
+    raw = http.get("/api/v1").json()
+    assert (raw["kind"], raw["groupVersion"]) == ("APIResourceList", "v1")
+
+
+def test_group_discovery_lists_every_builtin_group(api: client.ApiClient, http: Raw) -> None:
+    groups = {g.name: g for g in client.ApisApi(api).get_api_versions().groups}
+    expected = {
+        "apps": {"deployments": "Deployment", "replicasets": "ReplicaSet"},
+        "rbac.authorization.k8s.io": {
+            "roles": "Role",
+            "rolebindings": "RoleBinding",
+            "clusterroles": "ClusterRole",
+            "clusterrolebindings": "ClusterRoleBinding",
+        },
+        "coordination.k8s.io": {"leases": "Lease"},
+        "apiextensions.k8s.io": {"customresourcedefinitions": "CustomResourceDefinition"},
+    }
+    for group, kinds in expected.items():
+        assert groups[group].preferred_version.group_version == f"{group}/v1"
+        one_group = http.get(f"/apis/{group}").json()
+        assert one_group["kind"] == "APIGroup"
+        assert one_group["name"] == group
+        assert one_group["versions"] == [{"groupVersion": f"{group}/v1", "version": "v1"}]
+        listed = http.get(f"/apis/{group}/v1").json()
+        assert listed["groupVersion"] == f"{group}/v1"
+        served = {r["name"]: r["kind"] for r in listed["resources"] if "/" not in r["name"]}
+        assert served == kinds
+    assert "" not in groups  # the core group is only under /api
+
+    # The typed clients parse these documents too.
+    app_resources = {r.name for r in client.AppsV1Api(api).get_api_resources().resources}
+    assert {"deployments", "deployments/status", "replicasets"} <= app_resources
+    assert client.AppsApi(api).get_api_group().preferred_version.version == "v1"
+    scoped = {r.name: r.namespaced for r in client.RbacAuthorizationV1Api(api).get_api_resources().resources}
+    assert scoped["clusterroles"] is False
+    assert scoped["roles"] is True
+
+
+def test_unknown_paths_are_404(http: Raw) -> None:
+    for path in ("/apis/nope.example.com", "/apis/apps/v2", "/api/v2", "/api/v1/nonsense",
+                 "/apis/apps/v1/namespaces/default/nonsense"):
+        answer = http.get(path)
+        assert answer.status_code == 404, path
+    cluster_scoped_in_namespace = http.get("/api/v1/namespaces/default/namespaces")
+    assert cluster_scoped_in_namespace.status_code == 404
+    assert cluster_scoped_in_namespace.json()["reason"] == "NotFound"
+
+
+def test_crd_becomes_discoverable_and_servable_then_disappears(
+    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
+) -> None:
+    assert http.get(f"/apis/{GROUP}").status_code == 404
+
+    created = extensions.create_custom_resource_definition(widget_crd())
+    assert CLEANUP_FINALIZER in created.metadata.finalizers
+    assert created.spec.names.list_kind == "WidgetList"
+
+    def established() -> bool:
+        crd = extensions.read_custom_resource_definition(f"widgets.{GROUP}")
+        conditions = {c.type: c.status for c in crd.status.conditions or []}
+        return conditions.get("Established") == "True" and conditions.get("NamesAccepted") == "True"
+
+    eventually(established, "the CRD to become Established")
+    crd = extensions.read_custom_resource_definition(f"widgets.{GROUP}")
+    assert crd.status.accepted_names.kind == "Widget"
+    assert crd.status.stored_versions == ["v1"]
+
+    group_names = [g["name"] for g in http.get("/apis").json()["groups"]]
+    assert GROUP in group_names
+    assert http.get(f"/apis/{GROUP}").json()["preferredVersion"] == {
+        "groupVersion": f"{GROUP}/v1",
+        "version": "v1",
+    }
+    resources = {r["name"]: r for r in http.get(f"/apis/{GROUP}/v1").json()["resources"]}
+    assert resources["widgets"]["kind"] == "Widget"
+    assert resources["widgets"]["namespaced"] is True
+    assert resources["widgets"]["singularName"] == "widget"
+    assert "widgets/status" in resources
+
+    custom.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w1"))
+    listed = custom.list_namespaced_custom_object(GROUP, "v1", "default", "widgets")
+    assert listed["kind"] == "WidgetList"
+    assert [item["metadata"]["name"] for item in listed["items"]] == ["w1"]
+    assert listed["items"][0]["apiVersion"] == f"{GROUP}/v1"
+
+    extensions.delete_custom_resource_definition(f"widgets.{GROUP}")
+    eventually(lambda: http.get(f"/apis/{GROUP}/v1").status_code == 404, "the group version to disappear")
+    eventually(
+        lambda: http.get(f"/apis/{GROUP}/v1/namespaces/default/widgets").status_code == 404,
+        "the resource endpoint to disappear",
+    )
+    assert GROUP not in [g["name"] for g in http.get("/apis").json()["groups"]]
+    expect_api_error(lambda: extensions.read_custom_resource_definition(f"widgets.{GROUP}"), 404, "NotFound")
+
+    # A CRD of the same name starts from scratch: the old objects went with the old definition.
+    install_crd(extensions, http, widget_crd())
+    assert custom.list_namespaced_custom_object(GROUP, "v1", "default", "widgets")["items"] == []
+
+
+def test_cluster_scoped_crd(extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi,
+                            http: Raw) -> None:
+    install_crd(extensions, http, widget_crd(scope="Cluster"))
+    assert {r["name"]: r["namespaced"] for r in http.get(f"/apis/{GROUP}/v1").json()["resources"]}[
+        "widgets"
+    ] is False
+    made = custom.create_cluster_custom_object(GROUP, "v1", "widgets", widget("global"))
+    assert "namespace" not in made["metadata"]
+    assert http.get(f"/apis/{GROUP}/v1/namespaces/default/widgets").status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------- CRUD
+
+
+def test_namespaced_crud_with_system_metadata(core: client.CoreV1Api) -> None:
+    created = core.create_namespaced_config_map("default", configmap("settings", {"a": "1"}))
+    metadata = created.metadata
+    assert str(uuid.UUID(metadata.uid)) == metadata.uid
+    assert metadata.namespace == "default"
+    assert int(metadata.resource_version) > 0
+    assert metadata.generation is None  # ConfigMaps do not use generation
+    assert (datetime.now(metadata.creation_timestamp.tzinfo) - metadata.creation_timestamp).total_seconds() < 60
+
+    fetched = core.read_namespaced_config_map("settings", "default")
+    assert fetched.metadata.uid == metadata.uid
+    assert fetched.metadata.resource_version == metadata.resource_version
+    assert fetched.data == {"a": "1"}
+
+    fetched.data["b"] = "2"
+    replaced = core.replace_namespaced_config_map("settings", "default", fetched)
+    assert replaced.data == {"a": "1", "b": "2"}
+    assert int(replaced.metadata.resource_version) > int(metadata.resource_version)
+    assert replaced.metadata.uid == metadata.uid
+    assert replaced.metadata.creation_timestamp == metadata.creation_timestamp
+
+    names = [cm.metadata.name for cm in core.list_namespaced_config_map("default").items]
+    assert names == ["settings"]
+
+    # Deleted at once: the answer is a Success Status naming the object (ConfigMaps do not return it).
+    deleted = core.delete_namespaced_config_map("settings", "default")
+    assert deleted == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {"name": "settings", "kind": "configmaps", "uid": metadata.uid},
+    }
+    expect_api_error(lambda: core.read_namespaced_config_map("settings", "default"), 404, "NotFound")
+    assert core.list_namespaced_config_map("default").items == []
+
+
+def test_system_fields_from_the_client_are_ignored(http: Raw) -> None:
+    body = configmap("forged")
+    body["metadata"].update(
+        uid="11111111-1111-1111-1111-111111111111",
+        resourceVersion="999999",
+        creationTimestamp="2001-01-01T00:00:00Z",
+    )
+    created = http.post("/api/v1/namespaces/default/configmaps", body).json()
+    assert created["metadata"]["uid"] != "11111111-1111-1111-1111-111111111111"
+    assert created["metadata"]["creationTimestamp"] != "2001-01-01T00:00:00Z"
+    assert RFC3339.match(created["metadata"]["creationTimestamp"])
+    assert int(created["metadata"]["resourceVersion"]) < 999999
+
+
+def test_cluster_scoped_crud(api: client.ApiClient, http: Raw) -> None:
+    rbac = client.RbacAuthorizationV1Api(api)
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "reader", "namespace": "ignored"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}],
+    }
+    created = rbac.create_cluster_role(role)
+    assert created.metadata.namespace is None
+    assert created.rules[0].verbs == ["get", "list"]
+
+    patched = rbac.patch_cluster_role("reader", {"metadata": {"labels": {"tier": "read"}}})
+    assert patched.metadata.labels == {"tier": "read"}
+    assert [r.metadata.name for r in rbac.list_cluster_role(label_selector="tier=read").items] == ["reader"]
+
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "bind"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}],
+    }
+    assert rbac.create_namespaced_role_binding("default", binding).metadata.namespace == "default"
+
+    rbac.delete_cluster_role("reader")
+    expect_api_error(lambda: rbac.read_cluster_role("reader"), 404, "NotFound")
+    assert http.get("/apis/rbac.authorization.k8s.io/v1/namespaces/default/clusterroles/reader").status_code == 404
+
+
+def test_leases_round_trip_micro_time(api: client.ApiClient) -> None:
+    leases = client.CoordinationV1Api(api)
+    body = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "leader"},
+        "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15, "renewTime": "2030-01-02T03:04:05.123456Z"},
+    }
+    created = leases.create_namespaced_lease("kube-system", body)
+    assert created.spec.holder_identity == "me"
+    assert created.spec.renew_time.microsecond == 123456
+
+    created.spec.holder_identity = "you"
+    replaced = leases.replace_namespaced_lease("leader", "kube-system", created)
+    assert replaced.spec.holder_identity == "you"
+    assert [item.metadata.name for item in leases.list_lease_for_all_namespaces().items] == ["leader"]
+
+
+def test_resource_versions_come_from_one_global_counter(api: client.ApiClient, core: client.CoreV1Api) -> None:
+    rbac = client.RbacAuthorizationV1Api(api)
+    versions = [
+        core.create_namespace({"metadata": {"name": "counted"}}).metadata.resource_version,
+        core.create_namespaced_config_map("counted", configmap("one")).metadata.resource_version,
+        rbac.create_cluster_role({"metadata": {"name": "counted"}, "rules": []}).metadata.resource_version,
+        core.create_namespaced_secret("counted", {"metadata": {"name": "s"}}).metadata.resource_version,
+        core.patch_namespaced_config_map("one", "counted", {"data": {"x": "y"}}).metadata.resource_version,
+        core.create_namespaced_service_account("counted", {"metadata": {"name": "sa"}}).metadata.resource_version,
+    ]
+    numbers = [int(v) for v in versions]
+    assert numbers == sorted(numbers)
+    assert len(set(numbers)) == len(numbers)
+    # A list is as new as the newest write anywhere, not just the newest of its kind.
+    list_version = int(core.list_namespaced_config_map("counted").metadata.resource_version)
+    assert list_version >= numbers[-1]
+
+
+def test_generation_follows_spec_changes_only(apps: client.AppsV1Api) -> None:
+    created = apps.create_namespaced_deployment("default", deployment("web"))
+    assert created.metadata.generation == 1
+
+    labelled = apps.patch_namespaced_deployment("web", "default", {"metadata": {"labels": {"extra": "yes"}}})
+    assert labelled.metadata.generation == 1
+    assert int(labelled.metadata.resource_version) > int(created.metadata.resource_version)
+
+    scaled = apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 3}})
+    assert scaled.metadata.generation == 2
+
+    status = apps.patch_namespaced_deployment_status("web", "default", {"status": {"observedGeneration": 2}})
+    assert status.metadata.generation == 2
+    assert status.status.observed_generation == 2
+
+    unchanged = apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 3}})
+    assert unchanged.metadata.generation == 2
+
+
+def test_generate_name(core: client.CoreV1Api, http: Raw) -> None:
+    first = core.create_namespaced_config_map("default", {"metadata": {"generateName": "cfg-"}})
+    second = core.create_namespaced_config_map("default", {"metadata": {"generateName": "cfg-"}})
+    for made in (first, second):
+        assert re.fullmatch(r"cfg-[bcdfghjklmnpqrstvwxz2456789]{5}", made.metadata.name)
+        assert made.metadata.generate_name == "cfg-"
+    assert first.metadata.name != second.metadata.name
+
+    nameless = http.post("/api/v1/namespaces/default/configmaps", {"metadata": {}})
+    assert nameless.status_code == 422
+    assert nameless.json()["details"]["causes"][0]["field"] == "metadata.name"
+
+
+def test_no_op_update_keeps_resource_version(core: client.CoreV1Api) -> None:
+    created = core.create_namespaced_config_map("default", configmap("same", {"k": "v"}))
+    again = core.patch_namespaced_config_map("same", "default", {"data": {"k": "v"}})
+    assert again.metadata.resource_version == created.metadata.resource_version
+
+
+# ---------------------------------------------------------------------------------------------- conflicts
+
+
+def test_put_with_stale_resource_version_is_a_conflict(core: client.CoreV1Api) -> None:
+    original = core.create_namespaced_config_map("default", configmap("cm", {"v": "1"}))
+    core.patch_namespaced_config_map("cm", "default", {"data": {"v": "2"}})
+
+    original.data = {"v": "3"}
+    body = expect_api_error(lambda: core.replace_namespaced_config_map("cm", "default", original), 409, "Conflict")
+    assert body["message"] == (
+        'Operation cannot be fulfilled on configmaps "cm": the object has been modified; '
+        "please apply your changes to the latest version and try again"
+    )
+    assert body["details"] == {"name": "cm", "kind": "configmaps"}
+    assert core.read_namespaced_config_map("cm", "default").data == {"v": "2"}
+
+
+def test_put_without_resource_version(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, extensions: client.ApiextensionsV1Api, http: Raw
+) -> None:
+    # Built-in kinds allow an unconditional update...
+    core.create_namespaced_config_map("default", configmap("free", {"v": "1"}))
+    replaced = core.replace_namespaced_config_map("free", "default", configmap("free", {"v": "2"}))
+    assert replaced.data == {"v": "2"}
+
+    # ...custom resources do not.
+    install_crd(extensions, http, widget_crd())
+    custom.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w"))
+    body = expect_api_error(
+        lambda: custom.replace_namespaced_custom_object(
+            GROUP, "v1", "default", "widgets", "w", widget("w", {"size": 2})
+        ),
+        422,
+        "Invalid",
+    )
+    assert body["message"] == (
+        f'Widget.{GROUP} "w" is invalid: metadata.resourceVersion: Invalid value: 0x0: '
+        "must be specified for an update"
+    )
+    assert body["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "message": "Invalid value: 0x0: must be specified for an update",
+            "field": "metadata.resourceVersion",
+        }
+    ]
+
+
+def test_uid_precondition_in_body(core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map("default", configmap("cm"))
+    forged = configmap("cm", {"x": "y"})
+    forged["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000"
+    body = expect_api_error(lambda: core.replace_namespaced_config_map("cm", "default", forged), 409, "Conflict")
+    assert "Precondition failed: UID in precondition" in body["message"]
+
+
+# ---------------------------------------------------------------------------------------------- patches
+
+
+def test_merge_patch(core: client.CoreV1Api, http: Raw) -> None:
+    core.create_namespaced_config_map(
+        "default", configmap("cm", {"keep": "1", "drop": "2"}, labels={"a": "1", "b": "2"})
+    )
+    answer = http.patch(
+        "/api/v1/namespaces/default/configmaps/cm",
+        {"metadata": {"labels": {"b": None, "c": "3"}}, "data": {"drop": None, "new": "4"}},
+        "application/merge-patch+json",
+    )
+    assert answer.status_code == 200, answer.text
+    patched = answer.json()
+    assert patched["metadata"]["labels"] == {"a": "1", "c": "3"}
+    assert patched["data"] == {"keep": "1", "new": "4"}
+
+    missing = http.patch("/api/v1/namespaces/default/configmaps/absent", {"data": {}},
+                         "application/merge-patch+json")
+    assert missing.status_code == 404
+    assert missing.json()["message"] == 'configmaps "absent" not found'
+
+
+def test_json_patch_and_failed_test_operation(core: client.CoreV1Api, http: Raw) -> None:
+    created = core.create_namespaced_config_map("default", configmap("cm", {"a": "1"}))
+    rv = created.metadata.resource_version
+    path = "/api/v1/namespaces/default/configmaps/cm"
+
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["example.com/hold"]},
+        {"op": "replace", "path": "/data/a", "value": "2"},
+    ]
+    patched = http.patch(path, ops, "application/json-patch+json")
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["metadata"]["finalizers"] == ["example.com/hold"]
+    assert patched.json()["data"] == {"a": "2"}
+
+    # The same `test` again fails: the resourceVersion has moved on (kopf relies on this being a 422).
+    stale = http.patch(path, ops, "application/json-patch+json")
+    assert stale.status_code == 422
+    assert stale.json()["reason"] == "Invalid"
+    assert stale.json()["code"] == 422
+    after = core.read_namespaced_config_map("cm", "default")
+    assert after.metadata.resource_version == patched.json()["metadata"]["resourceVersion"]
+
+    bad_pointer = http.patch(path, [{"op": "remove", "path": "/data/nope"}], "application/json-patch+json")
+    assert bad_pointer.status_code == 422
+
+    not_a_list = http.patch(path, {"op": "add"}, "application/json-patch+json")
+    assert not_a_list.status_code == 400
+    assert not_a_list.json()["reason"] == "BadRequest"
+
+    # The client sends a list body as a JSON patch.
+    removed = core.patch_namespaced_config_map("cm", "default", [{"op": "remove", "path": "/metadata/finalizers"}])
+    assert removed.metadata.finalizers is None
+
+
+def test_strategic_merge_patch_merges_containers_and_env_by_name(apps: client.AppsV1Api) -> None:
+    containers = [
+        {"name": "main", "image": "app:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
+        {"name": "sidecar", "image": "proxy:1"},
+    ]
+    apps.create_namespaced_deployment("default", deployment("web", containers))
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "main", "image": "app:2", "env": [{"name": "B", "value": "20"},
+                                                                    {"name": "C", "value": "3"}]},
+                    ]
+                }
+            }
+        }
+    }
+    # The typed client sends a dict body to a built-in kind as a strategic merge patch.
+    patched = apps.patch_namespaced_deployment("web", "default", patch)
+    by_name = {c.name: c for c in patched.spec.template.spec.containers}
+    assert set(by_name) == {"main", "sidecar"}
+    assert by_name["main"].image == "app:2"
+    assert by_name["sidecar"].image == "proxy:1"
+    assert {e.name: e.value for e in by_name["main"].env} == {"A": "1", "B": "20", "C": "3"}
+    assert patched.metadata.generation == 2
+
+    deleting = {"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}}}}
+    trimmed = apps.patch_namespaced_deployment("web", "default", deleting)
+    assert [c.name for c in trimmed.spec.template.spec.containers] == ["main"]
+
+
+def test_strategic_merge_patch_is_refused_for_custom_resources(
+    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
+) -> None:
+    install_crd(extensions, http, widget_crd())
+    custom.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w"))
+    answer = http.patch(
+        f"/apis/{GROUP}/v1/namespaces/default/widgets/w", {"spec": {"size": 2}},
+        "application/strategic-merge-patch+json",
+    )
+    assert answer.status_code == 415
+    assert answer.json()["reason"] == "UnsupportedMediaType"
+    assert "application/merge-patch+json" in answer.json()["message"]
+
+
+# ---------------------------------------------------------------------------------------------- dry run
+
+
+def test_dry_run_changes_nothing(core: client.CoreV1Api) -> None:
+    before = int(core.list_namespaced_config_map("default").metadata.resource_version)
+    preview = core.create_namespaced_config_map("default", configmap("ghost", {"a": "1"}), dry_run="All")
+    assert preview.metadata.name == "ghost"
+    assert preview.metadata.uid
+    expect_api_error(lambda: core.read_namespaced_config_map("ghost", "default"), 404, "NotFound")
+
+    core.create_namespaced_config_map("default", configmap("real", {"a": "1"}))
+    core.patch_namespaced_config_map("real", "default", {"data": {"a": "2"}}, dry_run="All")
+    core.delete_namespaced_config_map("real", "default", dry_run="All")
+    assert core.read_namespaced_config_map("real", "default").data == {"a": "1"}
+
+    after = int(core.list_namespaced_config_map("default").metadata.resource_version)
+    assert after == before + 1  # only the real create moved the counter
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+def test_status_bodies_of_common_errors(core: client.CoreV1Api, http: Raw) -> None:
+    missing = expect_api_error(lambda: core.read_namespaced_config_map("nope", "default"), 404, "NotFound")
+    assert missing["message"] == 'configmaps "nope" not found'
+    assert missing["details"] == {"name": "nope", "kind": "configmaps"}
+
+    core.create_namespaced_config_map("default", configmap("twice"))
+    exists = expect_api_error(
+        lambda: core.create_namespaced_config_map("default", configmap("twice")), 409, "AlreadyExists"
+    )
+    assert exists["message"] == 'configmaps "twice" already exists'
+    assert exists["details"] == {"name": "twice", "kind": "configmaps"}
+
+    apps_missing = http.get("/apis/apps/v1/namespaces/default/deployments/nope").json()
+    assert apps_missing["message"] == 'deployments.apps "nope" not found'
+    assert apps_missing["details"] == {"name": "nope", "group": "apps", "kind": "deployments"}
+
+    invalid = expect_api_error(
+        lambda: core.create_namespaced_config_map("default", configmap("Bad_Name")), 422, "Invalid"
+    )
+    assert invalid["message"].startswith('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"')
+    assert invalid["details"]["kind"] == "ConfigMap"
+    assert invalid["details"]["name"] == "Bad_Name"
+    assert [c["field"] for c in invalid["details"]["causes"]] == ["metadata.name"]
+    assert invalid["details"]["causes"][0]["reason"] == "FieldValueInvalid"
+
+    bad_selector = http.get("/api/v1/namespaces/default/configmaps", params={"labelSelector": "a in (b"})
+    assert bad_selector.status_code == 400
+    assert bad_selector.json()["reason"] == "BadRequest"
+
+    wrong_kind = http.post("/api/v1/namespaces/default/configmaps", {"apiVersion": "v1", "kind": "Secret",
+                                                                     "metadata": {"name": "x"}})
+    assert wrong_kind.status_code == 400
+    assert wrong_kind.json()["reason"] == "BadRequest"
+
+    not_json = http.request("POST", "/api/v1/namespaces/default/configmaps", data=b"{not json",
+                            headers={"Content-Type": "application/json"})
+    assert not_json.status_code == 400
+
+
+def test_gone_after_compaction_is_a_status(core: client.CoreV1Api, http: Raw) -> None:
+    old = core.create_namespaced_config_map("default", configmap("old")).metadata.resource_version
+    core.create_namespaced_config_map("default", configmap("new"))
+    assert http.post("/_emulator/compact", {}).status_code == 200
+    answer = http.get("/api/v1/namespaces/default/configmaps",
+                      params={"watch": "true", "resourceVersion": old, "timeoutSeconds": "2"})
+    assert answer.status_code == 200
+    event = json.loads(answer.text.splitlines()[0])
+    assert event["type"] == "ERROR"
+    assert event["object"]["kind"] == "Status"
+    assert event["object"]["code"] == 410
+    assert event["object"]["reason"] == "Expired"
+    assert event["object"]["message"].startswith(f"too old resource version: {old} (")
+
+
+def test_creating_in_a_missing_namespace_is_404(core: client.CoreV1Api) -> None:
+    body = expect_api_error(lambda: core.create_namespaced_config_map("nowhere", configmap("cm")), 404, "NotFound")
+    assert body["message"] == 'namespaces "nowhere" not found'
+    assert body["details"] == {"name": "nowhere", "kind": "namespaces"}
+
+
+def test_namespace_mismatch_between_body_and_path(http: Raw) -> None:
+    body = configmap("cm")
+    body["metadata"]["namespace"] = "kube-system"
+    answer = http.post("/api/v1/namespaces/default/configmaps", body)
+    assert answer.status_code == 400
+    assert answer.json()["message"] == (
+        "the namespace of the provided object does not match the namespace sent on the request"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- status
+
+
+def test_status_subresource_isolates_status_and_spec(core: client.CoreV1Api, http: Raw) -> None:
+    # A Service: no controller of the emulator writes its status, so every change here is ours.
+    ingress = {"loadBalancer": {"ingress": [{"ip": "203.0.113.9"}]}}
+    body = {"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}, "status": ingress}
+    created = core.create_namespaced_service("default", body)
+    assert created.status.load_balancer.ingress is None  # status from a create is dropped
+
+    path = "/api/v1/namespaces/default/services/svc"
+    through_main = http.patch(path, {"status": ingress, "metadata": {"labels": {"x": "y"}}},
+                              "application/merge-patch+json").json()
+    assert through_main["status"] == {"loadBalancer": {}}
+    assert through_main["metadata"]["labels"] == {"x": "y"}
+
+    through_status = http.patch(
+        f"{path}/status",
+        {"status": ingress, "spec": {"ports": [{"port": 81}]}, "metadata": {"labels": {"x": "z"}}},
+        "application/merge-patch+json",
+    ).json()
+    assert through_status["status"] == ingress
+    assert [p["port"] for p in through_status["spec"]["ports"]] == [80]
+    assert through_status["metadata"]["labels"] == {"x": "y"}
+    assert http.get(f"{path}/status").json()["status"] == ingress
+
+    replaced = core.replace_namespaced_service("svc", "default", core.read_namespaced_service("svc", "default"))
+    assert replaced.status.load_balancer.ingress[0].ip == "203.0.113.9"
+
+
+def test_custom_resource_status_subresource(
+    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
+) -> None:
+    install_crd(extensions, http, widget_crd())
+    created = custom.create_namespaced_custom_object(
+        GROUP, "v1", "default", "widgets", widget("w", status={"phase": "forged"})
+    )
+    assert "status" not in created
+    assert created["metadata"]["generation"] == 1
+
+    with_status = custom.patch_namespaced_custom_object_status(
+        GROUP, "v1", "default", "widgets", "w", {"status": {"phase": "Ready"}, "spec": {"size": 9}}
+    )
+    assert with_status["status"] == {"phase": "Ready"}
+    assert with_status["spec"]["size"] == 1
+    assert with_status["metadata"]["generation"] == 1
+
+    current = custom.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w")
+    current["status"] = {"phase": "Overwritten"}
+    current["spec"]["size"] = 2
+    replaced = custom.replace_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w", current)
+    assert replaced["status"] == {"phase": "Ready"}
+    assert replaced["spec"]["size"] == 2
+    assert replaced["metadata"]["generation"] == 2
+
+    labelled = custom.patch_namespaced_custom_object(
+        GROUP, "v1", "default", "widgets", "w", {"metadata": {"labels": {"l": "v"}}}
+    )
+    assert labelled["metadata"]["generation"] == 2
+
+    status_put = custom.get_namespaced_custom_object_status(GROUP, "v1", "default", "widgets", "w")
+    status_put["status"] = {"phase": "Done"}
+    status_put["metadata"]["labels"] = {"ignored": "yes"}
+    stored = custom.replace_namespaced_custom_object_status(GROUP, "v1", "default", "widgets", "w", status_put)
+    assert stored["status"] == {"phase": "Done"}
+    assert stored["metadata"]["labels"] == {"l": "v"}  # a /status write changes only the status
+
+
+def test_custom_resource_without_status_subresource(
+    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
+) -> None:
+    install_crd(extensions, http, widget_crd(status_subresource=False))
+    assert "widgets/status" not in [r["name"] for r in http.get(f"/apis/{GROUP}/v1").json()["resources"]]
+    created = custom.create_namespaced_custom_object(
+        GROUP, "v1", "default", "widgets", widget("w", status={"phase": "kept"})
+    )
+    assert created["status"] == {"phase": "kept"}
+
+    updated = custom.patch_namespaced_custom_object(
+        GROUP, "v1", "default", "widgets", "w", {"status": {"phase": "changed"}}
+    )
+    assert updated["status"] == {"phase": "changed"}
+    assert updated["metadata"]["generation"] == 2  # status is an ordinary field here
+
+    assert http.get(f"/apis/{GROUP}/v1/namespaces/default/widgets/w/status").status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------- CRD schemas
+
+
+def test_schema_validation_reports_the_field_path(
+    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
+) -> None:
+    install_crd(extensions, http, widget_crd())
+    body = expect_api_error(
+        lambda: custom.create_namespaced_custom_object(
+            GROUP, "v1", "default", "widgets", widget("w", {"size": "big"})
+        ),
+        422,
+        "Invalid",
+    )
+    assert body["message"] == (
+        f'Widget.{GROUP} "w" is invalid: spec.size: Invalid value: "string": '
+        'spec.size in body must be of type integer: "string"'
+    )
+    assert body["details"]["causes"] == [
+        {
+            "reason": "FieldValueTypeInvalid",
+            "message": 'Invalid value: "string": spec.size in body must be of type integer: "string"',
+            "field": "spec.size",
+        }
+    ]
+    assert body["details"]["group"] == GROUP
+    assert body["details"]["kind"] == "Widget"
+
+    too_small = expect_api_error(
+        lambda: custom.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w", {"size": 0})),
+        422,
+        "Invalid",
+    )
+    assert too_small["details"]["causes"][0]["field"] == "spec.size"
+    assert "should be greater than or equal to 1" in too_small["details"]["causes"][0]["message"]
+    assert custom.list_namespaced_custom_object(GROUP, "v1", "default", "widgets")["items"] == []
+
+
+def test_schema_defaulting_and_pruning(
+    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
+) -> None:
+    install_crd(extensions, http, widget_crd())
+    spec = {"size": 2, "unknown": "dropped", "free": {"anything": {"goes": [1, 2]}}}
+    created = custom.create_namespaced_custom_object(
+        GROUP, "v1", "default", "widgets", widget("w", spec, extra="dropped too")
+    )
+    assert created["spec"] == {"size": 2, "color": "blue", "free": {"anything": {"goes": [1, 2]}}}
+    assert "extra" not in created
+    assert custom.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w")["spec"] == created["spec"]
+
+    explicit = custom.create_namespaced_custom_object(
+        GROUP, "v1", "default", "widgets", widget("x", {"size": 1, "color": "red"})
+    )
+    assert explicit["spec"]["color"] == "red"
+
+
+def test_unknown_fields_warn_or_fail_with_field_validation(
+    extensions: client.ApiextensionsV1Api, http: Raw
+) -> None:
+    install_crd(extensions, http, widget_crd())
+    path = f"/apis/{GROUP}/v1/namespaces/default/widgets"
+
+    warned = http.post(path, widget("w", {"size": 1, "bogus": True}))
+    assert warned.status_code == 201
+    assert warned.headers["Warning"] == '299 - "unknown field \\"spec.bogus\\""'
+    assert "bogus" not in warned.json()["spec"]
+
+    strict = http.post(path, widget("s", {"size": 1, "bogus": True}), params={"fieldValidation": "Strict"})
+    assert strict.status_code == 400
+    assert strict.json()["reason"] == "BadRequest"
+    assert 'strict decoding error: unknown field "spec.bogus"' in strict.json()["message"]
+    assert http.get(f"{path}/s").status_code == 404
+
+    ignored = http.post(path, widget("i", {"size": 1, "bogus": True}), params={"fieldValidation": "Ignore"})
+    assert ignored.status_code == 201
+    assert "Warning" not in ignored.headers
+
+    clean = http.post(path, widget("c", {"size": 1}))
+    assert "Warning" not in clean.headers
+
+
+def test_cel_validation_rule_rejects_a_bad_object(
+    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
+) -> None:
+    spec_schema = {
+        "type": "object",
+        "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}},
+        "x-kubernetes-validations": [{"rule": "self.min <= self.max", "message": "min must not exceed max"}],
+    }
+    install_crd(extensions, http, widget_crd(spec_schema=spec_schema))
+    good = custom.create_namespaced_custom_object(
+        GROUP, "v1", "default", "widgets", widget("good", {"min": 1, "max": 2})
+    )
+    assert good["spec"] == {"min": 1, "max": 2}
+
+    body = expect_api_error(
+        lambda: custom.create_namespaced_custom_object(
+            GROUP, "v1", "default", "widgets", widget("bad", {"min": 3, "max": 2})
+        ),
+        422,
+        "Invalid",
+    )
+    assert body["details"]["causes"] == [
+        {"reason": "FieldValueInvalid", "message": 'Invalid value: "object": min must not exceed max',
+         "field": "spec"}
+    ]
+
+    good["spec"]["min"] = 5
+    expect_api_error(
+        lambda: custom.replace_namespaced_custom_object(GROUP, "v1", "default", "widgets", "good", good),
+        422,
+        "Invalid",
+    )
+
+
+def test_invalid_crd_is_rejected(extensions: client.ApiextensionsV1Api) -> None:
+    manifest = widget_crd()
+    manifest["metadata"]["name"] = "wrong.example.com"
+    body = expect_api_error(lambda: extensions.create_custom_resource_definition(manifest), 422, "Invalid")
+    assert "metadata.name" in [cause["field"] for cause in body["details"]["causes"]]

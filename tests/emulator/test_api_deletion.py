@@ -1,0 +1,318 @@
+"""Deletion: finalizers, ownerReference garbage collection, and namespace termination."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from kube_emulator.threaded import ThreadedEmulator
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+DEADLINE = 10.0
+HOLD = "example.com/hold"
+
+
+@pytest.fixture
+def core(kubeconfig: Path) -> Iterator[client.CoreV1Api]:
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    with client.ApiClient(configuration) as api_client:
+        yield client.CoreV1Api(api_client)
+
+
+@pytest.fixture
+def apps(kubeconfig: Path) -> Iterator[client.AppsV1Api]:
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    with client.ApiClient(configuration) as api_client:
+        yield client.AppsV1Api(api_client)
+
+
+def eventually(check: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
+    end = time.monotonic() + deadline
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for: {what}")
+        time.sleep(0.05)
+
+
+def gone(read: Callable[[], Any]) -> bool:
+    try:
+        read()
+    except ApiException as error:
+        if error.status == 404:
+            return True
+        raise
+    return False
+
+
+def configmap(name: str, finalizers: list[str] | None = None, owners: list[dict[str, Any]] | None = None,
+              ) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if finalizers:
+        metadata["finalizers"] = finalizers
+    if owners:
+        metadata["ownerReferences"] = owners
+    return {"metadata": metadata, "data": {}}
+
+
+def owner_ref(owner: Any, block: bool = False) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "name": owner.metadata.name, "uid": owner.metadata.uid,
+            "blockOwnerDeletion": block}
+
+
+def read_cm(core: client.CoreV1Api, name: str, namespace: str = "default") -> Callable[[], Any]:
+    return lambda: core.read_namespaced_config_map(name, namespace)
+
+
+# ---------------------------------------------------------------------------------------------- finalizers
+
+
+def test_finalizers_hold_an_object_until_the_last_is_removed(core: client.CoreV1Api) -> None:
+    created = core.create_namespaced_config_map("default", configmap("held", [HOLD, "example.com/second"]))
+
+    marked = core.delete_namespaced_config_map("held", "default")
+    assert marked["kind"] == "ConfigMap"  # not deleted yet: the answer is the object itself
+    assert marked["metadata"]["deletionTimestamp"]
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 0
+    assert marked["metadata"]["finalizers"] == [HOLD, "example.com/second"]
+    assert int(marked["metadata"]["resourceVersion"]) > int(created.metadata.resource_version)
+
+    stored = core.read_namespaced_config_map("held", "default")
+    assert stored.metadata.deletion_timestamp is not None
+
+    # Deleting again changes nothing.
+    again = core.delete_namespaced_config_map("held", "default")
+    assert again["metadata"]["resourceVersion"] == marked["metadata"]["resourceVersion"]
+
+    # Other changes are still allowed, and the client cannot take the deletionTimestamp away.
+    relabelled = core.patch_namespaced_config_map("held", "default",
+                                                  {"metadata": {"labels": {"a": "b"}, "deletionTimestamp": None}})
+    assert relabelled.metadata.labels == {"a": "b"}
+    assert relabelled.metadata.deletion_timestamp == stored.metadata.deletion_timestamp
+
+    core.patch_namespaced_config_map("held", "default", {"metadata": {"finalizers": ["example.com/second"]}})
+    assert core.read_namespaced_config_map("held", "default").metadata.finalizers == ["example.com/second"]
+
+    core.patch_namespaced_config_map("held", "default", {"metadata": {"finalizers": None}})
+    assert gone(read_cm(core, "held"))
+
+
+def test_no_new_finalizers_while_deleting(core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map("default", configmap("held", [HOLD]))
+    core.delete_namespaced_config_map("held", "default")
+
+    with pytest.raises(ApiException) as caught:
+        core.patch_namespaced_config_map("held", "default", {"metadata": {"finalizers": [HOLD, "example.com/new"]}})
+    assert caught.value.status == 422
+    body = json.loads(caught.value.body)
+    assert body["reason"] == "Invalid"
+    assert body["details"]["causes"] == [
+        {
+            "reason": "FieldValueForbidden",
+            "message": "Forbidden: no new finalizers can be added if the object is being deleted, "
+            'found new finalizers []string{"example.com/new"}',
+            "field": "metadata.finalizers",
+        }
+    ]
+    assert core.read_namespaced_config_map("held", "default").metadata.finalizers == [HOLD]
+
+
+def test_deletion_bumps_generation_of_kinds_that_track_it(apps: client.AppsV1Api) -> None:
+    body = {
+        "metadata": {"name": "web", "finalizers": [HOLD]},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+        },
+    }
+    assert apps.create_namespaced_deployment("default", body).metadata.generation == 1
+    apps.delete_namespaced_deployment("web", "default")
+    assert apps.read_namespaced_deployment("web", "default").metadata.generation == 2
+    apps.patch_namespaced_deployment("web", "default", {"metadata": {"finalizers": None}})
+    assert gone(lambda: apps.read_namespaced_deployment("web", "default"))
+
+
+def test_delete_preconditions(core: client.CoreV1Api) -> None:
+    created = core.create_namespaced_config_map("default", configmap("cm"))
+    with pytest.raises(ApiException) as caught:
+        core.delete_namespaced_config_map(
+            "cm", "default", body={"preconditions": {"resourceVersion": "1"}}
+        )
+    assert caught.value.status == 409
+    assert json.loads(caught.value.body)["message"] == (
+        'Operation cannot be fulfilled on configmaps "cm": Precondition failed: ResourceVersion in precondition: 1, '
+        f"ResourceVersion in object meta: {created.metadata.resource_version}"
+    )
+    core.delete_namespaced_config_map("cm", "default", body={"preconditions": {"uid": created.metadata.uid}})
+    assert gone(read_cm(core, "cm"))
+
+
+# ---------------------------------------------------------------------------------------------- garbage collection
+
+
+def test_background_deletion_collects_dependents(core: client.CoreV1Api) -> None:
+    owner = core.create_namespaced_config_map("default", configmap("owner"))
+    core.create_namespaced_config_map("default", configmap("child-1", owners=[owner_ref(owner)]))
+    core.create_namespaced_config_map("default", configmap("child-2", owners=[owner_ref(owner, block=True)]))
+    second_owner = core.create_namespaced_config_map("default", configmap("other-owner"))
+    core.create_namespaced_config_map(
+        "default", configmap("shared", owners=[owner_ref(owner), owner_ref(second_owner)])
+    )
+
+    core.delete_namespaced_config_map("owner", "default", propagation_policy="Background")
+    assert gone(read_cm(core, "owner"))  # the owner goes at once
+    eventually(lambda: gone(read_cm(core, "child-1")) and gone(read_cm(core, "child-2")), "dependents collected")
+
+    # A dependent with another live owner stays; it only loses the reference to the deleted one.
+    shared = eventually(
+        lambda: (
+            (cm := core.read_namespaced_config_map("shared", "default")).metadata.owner_references
+            and len(cm.metadata.owner_references) == 1
+            and cm
+        ),
+        "the reference to the deleted owner to be dropped",
+    )
+    assert shared.metadata.owner_references[0].name == "other-owner"
+
+
+def test_foreground_deletion_waits_for_blocking_dependents(core: client.CoreV1Api) -> None:
+    owner = core.create_namespaced_config_map("default", configmap("owner"))
+    core.create_namespaced_config_map("default", configmap("free", owners=[owner_ref(owner, block=True)]))
+    core.create_namespaced_config_map(
+        "default", configmap("stuck", finalizers=[HOLD], owners=[owner_ref(owner, block=True)])
+    )
+
+    marked = core.delete_namespaced_config_map("owner", "default", propagation_policy="Foreground")
+    assert "foregroundDeletion" in marked["metadata"]["finalizers"]
+    assert marked["metadata"]["deletionTimestamp"]
+
+    eventually(lambda: gone(read_cm(core, "free")), "the free dependent to be deleted")
+    stuck = eventually(
+        lambda: (cm := core.read_namespaced_config_map("stuck", "default")).metadata.deletion_timestamp and cm,
+        "the held dependent to be marked for deletion",
+    )
+    assert stuck.metadata.finalizers == [HOLD]
+    # The owner waits for its blocking dependent.
+    still = core.read_namespaced_config_map("owner", "default")
+    assert still.metadata.finalizers == ["foregroundDeletion"]
+
+    core.patch_namespaced_config_map("stuck", "default", {"metadata": {"finalizers": None}})
+    eventually(lambda: gone(read_cm(core, "owner")), "the owner to go after its dependents")
+
+
+def test_orphan_deletion_keeps_dependents(core: client.CoreV1Api) -> None:
+    owner = core.create_namespaced_config_map("default", configmap("owner"))
+    core.create_namespaced_config_map("default", configmap("child", owners=[owner_ref(owner)]))
+
+    core.delete_namespaced_config_map("owner", "default", propagation_policy="Orphan")
+    eventually(lambda: gone(read_cm(core, "owner")), "the owner to be deleted")
+    child = core.read_namespaced_config_map("child", "default")
+    assert not child.metadata.owner_references
+
+
+def test_dependent_of_a_missing_owner_is_collected(core: client.CoreV1Api) -> None:
+    phantom = {"apiVersion": "v1", "kind": "ConfigMap", "name": "never-existed",
+               "uid": "6b1d8a3e-0000-4000-8000-000000000000"}
+    core.create_namespaced_config_map("default", configmap("orphaned", owners=[phantom]))
+    eventually(lambda: gone(read_cm(core, "orphaned")), "a dependent of a missing owner to be collected")
+
+
+# ---------------------------------------------------------------------------------------------- namespaces
+
+
+def test_namespace_deletion_empties_it_then_removes_it(
+    core: client.CoreV1Api, apps: client.AppsV1Api, emulator: ThreadedEmulator
+) -> None:
+    core.create_namespace({"metadata": {"name": "doomed"}})
+    core.create_namespaced_config_map("doomed", configmap("cm"))
+    core.create_namespaced_config_map("doomed", configmap("held", [HOLD]))
+    core.create_namespaced_secret("doomed", {"metadata": {"name": "s"}})
+    apps.create_namespaced_deployment(
+        "doomed",
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                             "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+            },
+        },
+    )
+
+    marked = core.delete_namespace("doomed")
+    assert marked["status"]["phase"] == "Terminating"
+    assert marked["spec"]["finalizers"] == ["kubernetes"]
+    assert marked["metadata"]["deletionTimestamp"]
+
+    # No new content while terminating: the NamespaceLifecycle admission answer.
+    with pytest.raises(ApiException) as caught:
+        core.create_namespaced_config_map("doomed", configmap("late"))
+    assert caught.value.status == 403
+    body = json.loads(caught.value.body)
+    assert body["reason"] == "Forbidden"
+    assert body["message"] == (
+        'configmaps "late" is forbidden: unable to create new content in namespace doomed '
+        "because it is being terminated"
+    )
+    assert body["details"]["name"] == "late"
+    assert body["details"]["kind"] == "configmaps"
+    assert body["details"]["causes"] == [
+        {"reason": "NamespaceTerminating", "message": "namespace doomed is being terminated",
+         "field": "metadata.namespace"}
+    ]
+
+    eventually(
+        lambda: gone(read_cm(core, "cm", "doomed"))
+        and not core.list_namespaced_secret("doomed").items
+        and not apps.list_namespaced_deployment("doomed").items
+        and not core.list_namespaced_pod("doomed").items,
+        "the namespace to be emptied",
+    )
+    # An object with a finalizer holds the namespace in Terminating, and says so in its conditions.
+    held = core.read_namespaced_config_map("held", "doomed")
+    assert held.metadata.deletion_timestamp is not None
+    namespace = eventually(
+        lambda: (
+            (ns := core.read_namespace("doomed")).status.conditions
+            and any(c.type == "NamespaceFinalizersRemaining" and c.status == "True" for c in ns.status.conditions)
+            and ns
+        ),
+        "the NamespaceFinalizersRemaining condition",
+    )
+    assert namespace.status.phase == "Terminating"
+
+    core.patch_namespaced_config_map("held", "doomed", {"metadata": {"finalizers": None}})
+    eventually(lambda: gone(lambda: core.read_namespace("doomed")), "the namespace to disappear")
+
+    # The namespace can then be made again, empty.
+    assert core.create_namespace({"metadata": {"name": "doomed"}}).status.phase == "Active"
+    assert core.list_namespaced_config_map("doomed").items == []
+
+    raw = requests.post(f"{emulator.url}/api/v1/namespaces/doomed/configmaps", json=configmap("fresh"), timeout=5)
+    assert raw.status_code == 201
+
+
+def test_namespace_finalize_subresource(core: client.CoreV1Api) -> None:
+    core.create_namespace({"metadata": {"name": "stuck"}})
+    core.create_namespaced_config_map("stuck", configmap("held", [HOLD]))
+    core.delete_namespace("stuck")
+    assert core.read_namespace("stuck").status.phase == "Terminating"
+    # Emptying spec.finalizers through /finalize (how people force a stuck namespace out) lets it go,
+    # even with content left behind.
+    namespace = core.read_namespace("stuck")
+    namespace.spec.finalizers = []
+    namespace.metadata.labels["ignored"] = "yes"  # /finalize changes only spec.finalizers
+    finalized = core.replace_namespace_finalize("stuck", namespace)
+    assert "ignored" not in (finalized.metadata.labels or {})
+    eventually(lambda: gone(lambda: core.read_namespace("stuck")), "the namespace to disappear")

@@ -1,0 +1,339 @@
+"""Lists and watches: selectors, pagination, resourceVersion semantics, bookmarks, expiry and timeouts."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from kube_emulator.threaded import ThreadedEmulator
+from kubernetes import client, config, watch
+from kubernetes.client.rest import ApiException
+
+CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
+
+
+@pytest.fixture
+def core(kubeconfig: Path) -> Iterator[client.CoreV1Api]:
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    with client.ApiClient(configuration) as api_client:
+        yield client.CoreV1Api(api_client)
+
+
+@pytest.fixture
+def base(emulator: ThreadedEmulator) -> str:
+    return emulator.url
+
+
+def make(core: client.CoreV1Api, name: str, namespace: str = "default", **labels: str) -> str:
+    """Create a ConfigMap; returns its resourceVersion."""
+    body = {"metadata": {"name": name, "labels": labels}, "data": {}}
+    return str(core.create_namespaced_config_map(namespace, body).metadata.resource_version)
+
+
+def relabel(core: client.CoreV1Api, name: str, **labels: str | None) -> str:
+    patched = core.patch_namespaced_config_map(name, "default", {"metadata": {"labels": labels}})
+    return str(patched.metadata.resource_version)
+
+
+def names(items: list[Any]) -> list[str]:
+    return [item.metadata.name for item in items]
+
+
+def raw_watch(base: str, path: str, params: dict[str, str], max_events: int | None = None,
+              ) -> tuple[list[dict[str, Any]], float]:
+    """Read a watch stream until it ends (or `max_events` arrived); returns the events and the seconds taken."""
+    started = time.monotonic()
+    events: list[dict[str, Any]] = []
+    with requests.get(base + path, params={"watch": "true", **params}, stream=True, timeout=15) as answer:
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["Content-Type"] == "application/json"
+        for line in answer.iter_lines():
+            if not line:
+                continue
+            events.append(json.loads(line))
+            if max_events is not None and len(events) >= max_events:
+                break
+    return events, time.monotonic() - started
+
+
+def summary(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(e["type"], e["object"]["metadata"].get("name", "")) for e in events if e["type"] != "BOOKMARK"]
+
+
+# ---------------------------------------------------------------------------------------------- lists
+
+
+def test_label_selectors_equality_and_set_based(core: client.CoreV1Api, base: str) -> None:
+    make(core, "web-front", app="web", tier="front")
+    make(core, "web-back", app="web", tier="back")
+    make(core, "db", app="db")
+    make(core, "plain")
+
+    def selected(selector: str) -> list[str]:
+        return sorted(names(core.list_namespaced_config_map("default", label_selector=selector).items))
+
+    assert selected("app=web") == ["web-back", "web-front"]
+    assert selected("app==web") == ["web-back", "web-front"]
+    assert selected("app!=web") == ["db", "plain"]  # != also matches objects without the label
+    assert selected("app in (web,db)") == ["db", "web-back", "web-front"]
+    assert selected("app notin (web)") == ["db", "plain"]
+    assert selected("tier") == ["web-back", "web-front"]
+    assert selected("!tier") == ["db", "plain"]
+    assert selected("app=web,tier=front") == ["web-front"]
+    assert selected("app in (web),tier notin (front)") == ["web-back"]
+    assert selected("app=nothing") == []
+
+    invalid = requests.get(base + CONFIGMAPS, params={"labelSelector": "app in web"}, timeout=5)
+    assert invalid.status_code == 400
+    assert invalid.json()["reason"] == "BadRequest"
+
+
+def test_field_selectors_on_name_and_namespace(core: client.CoreV1Api, base: str) -> None:
+    core.create_namespace({"metadata": {"name": "other"}})
+    make(core, "a")
+    make(core, "b")
+    make(core, "a", namespace="other")
+
+    by_name = core.list_namespaced_config_map("default", field_selector="metadata.name=a").items
+    assert [(i.metadata.namespace, i.metadata.name) for i in by_name] == [("default", "a")]
+    assert names(core.list_namespaced_config_map("default", field_selector="metadata.name!=a").items) == ["b"]
+
+    everywhere = core.list_config_map_for_all_namespaces(field_selector="metadata.name=a").items
+    assert sorted(i.metadata.namespace for i in everywhere) == ["default", "other"]
+    in_other = core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=other").items
+    assert [(i.metadata.namespace, i.metadata.name) for i in in_other] == [("other", "a")]
+    both = core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=default,metadata.name=b")
+    assert names(both.items) == ["b"]
+
+    unknown = requests.get(base + CONFIGMAPS, params={"fieldSelector": "data.key=x"}, timeout=5)
+    assert unknown.status_code == 400
+    assert unknown.json()["reason"] == "BadRequest"
+    assert "data.key" in unknown.json()["message"]
+
+
+def test_list_resource_version_is_the_global_one(core: client.CoreV1Api) -> None:
+    rv = int(make(core, "cm"))
+    assert int(core.list_namespaced_config_map("default").metadata.resource_version) == rv
+    # A write to another kind moves every list's resourceVersion.
+    secret_rv = int(core.create_namespaced_secret("default", {"metadata": {"name": "s"}}).metadata.resource_version)
+    assert secret_rv > rv
+    assert int(core.list_namespaced_config_map("default").metadata.resource_version) == secret_rv
+    # Items keep their own resourceVersions.
+    assert core.list_namespaced_config_map("default").items[0].metadata.resource_version == str(rv)
+
+
+def test_pagination_with_limit_and_continue(core: client.CoreV1Api, base: str) -> None:
+    for index in range(5):
+        make(core, f"cm-{index}")
+
+    first = core.list_namespaced_config_map("default", limit=2)
+    assert names(first.items) == ["cm-0", "cm-1"]
+    assert first.metadata.remaining_item_count == 3
+    assert first.metadata._continue
+
+    second = core.list_namespaced_config_map("default", limit=2, _continue=first.metadata._continue)
+    assert names(second.items) == ["cm-2", "cm-3"]
+    assert second.metadata.remaining_item_count == 1
+
+    last = core.list_namespaced_config_map("default", limit=2, _continue=second.metadata._continue)
+    assert names(last.items) == ["cm-4"]
+    assert last.metadata._continue is None
+    assert last.metadata.remaining_item_count is None
+
+    everything = core.list_namespaced_config_map("default", limit=10)
+    assert len(everything.items) == 5
+    assert everything.metadata._continue is None
+
+    broken = requests.get(base + CONFIGMAPS, params={"limit": "2", "continue": "not-a-token"}, timeout=5)
+    assert broken.status_code == 400
+    assert broken.json()["reason"] == "BadRequest"
+
+    forged = base64.urlsafe_b64encode(b"[]").decode()
+    assert requests.get(base + CONFIGMAPS, params={"continue": forged}, timeout=5).status_code == 400
+
+
+# ---------------------------------------------------------------------------------------------- watches
+
+
+def test_watch_from_a_resource_version_replays_exactly_the_later_events(core: client.CoreV1Api) -> None:
+    make(core, "before")
+    start = make(core, "a")
+    relabel(core, "a", x="1")
+    make(core, "b")
+    core.delete_namespaced_config_map("a", "default")
+    core.create_namespaced_secret("default", {"metadata": {"name": "not-a-configmap"}})
+
+    watcher = watch.Watch()
+    events = list(
+        watcher.stream(core.list_namespaced_config_map, "default", resource_version=start, timeout_seconds=1)
+    )
+    assert [(e["type"], e["object"].metadata.name) for e in events] == [
+        ("MODIFIED", "a"),
+        ("ADDED", "b"),
+        ("DELETED", "a"),
+    ]
+    versions = [int(e["object"].metadata.resource_version) for e in events]
+    assert versions == sorted(versions)
+    assert versions[0] > int(start)
+    assert events[0]["object"].metadata.labels == {"x": "1"}
+
+
+def test_watch_without_resource_version_starts_with_added_events(core: client.CoreV1Api, base: str) -> None:
+    make(core, "one")
+    make(core, "two")
+    events, _ = raw_watch(base, CONFIGMAPS, {"timeoutSeconds": "1"})
+    assert summary(events) == [("ADDED", "one"), ("ADDED", "two")]
+    assert all(e["object"]["kind"] == "ConfigMap" and e["object"]["apiVersion"] == "v1" for e in events)
+
+    # resourceVersion=0 means "any": the same synthetic ADDED events.
+    zero, _ = raw_watch(base, CONFIGMAPS, {"timeoutSeconds": "1", "resourceVersion": "0"})
+    assert summary(zero) == [("ADDED", "one"), ("ADDED", "two")]
+
+
+def test_watch_sees_live_changes_and_only_its_namespace(core: client.CoreV1Api) -> None:
+    core.create_namespace({"metadata": {"name": "elsewhere"}})
+    start = core.list_namespaced_config_map("default").metadata.resource_version
+    watcher = watch.Watch()
+    stream = watcher.stream(core.list_namespaced_config_map, "default", resource_version=start, timeout_seconds=5)
+    make(core, "elsewhere-cm", namespace="elsewhere")
+    make(core, "here")
+    first = next(stream)
+    watcher.stop()
+    assert (first["type"], first["object"].metadata.name) == ("ADDED", "here")
+
+
+def test_expired_resource_version_through_the_client(emulator: ThreadedEmulator, core: client.CoreV1Api) -> None:
+    old = make(core, "old")
+    make(core, "new")
+    emulator.run_sync(emulator.emulator.cluster.store.compact)
+
+    watcher = watch.Watch()
+    with pytest.raises(ApiException) as caught:
+        list(watcher.stream(core.list_namespaced_config_map, "default", resource_version=old, timeout_seconds=2))
+    assert caught.value.status == 410
+    assert caught.value.reason.startswith(f"Expired: too old resource version: {old} (")
+
+    # A watch from the current resourceVersion is fine after compaction.
+    current = core.list_namespaced_config_map("default").metadata.resource_version
+    assert list(
+        watcher.stream(core.list_namespaced_config_map, "default", resource_version=current, timeout_seconds=1)
+    ) == []
+
+
+def test_expired_resource_version_raw(core: client.CoreV1Api, base: str) -> None:
+    old = make(core, "old")
+    make(core, "new")
+    compacted = requests.post(base + "/_emulator/compact", timeout=5).json()["compactedResourceVersion"]
+    assert int(compacted) > int(old)
+
+    events, _ = raw_watch(base, CONFIGMAPS, {"resourceVersion": old, "timeoutSeconds": "5"})
+    assert len(events) == 1
+    assert events[0]["type"] == "ERROR"
+    status = events[0]["object"]
+    assert (status["kind"], status["status"], status["code"], status["reason"]) == ("Status", "Failure", 410,
+                                                                                     "Expired")
+    assert status["message"] == f"too old resource version: {old} ({compacted})"
+
+
+def test_bookmarks_when_allowed(core: client.CoreV1Api, base: str) -> None:
+    rv = make(core, "cm")
+    events, _ = raw_watch(
+        base, CONFIGMAPS, {"resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": "1"}
+    )
+    bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
+    assert bookmarks, events
+    assert bookmarks[0]["object"]["kind"] == "ConfigMap"
+    assert bookmarks[0]["object"]["apiVersion"] == "v1"
+    assert int(bookmarks[0]["object"]["metadata"]["resourceVersion"]) >= int(rv)
+    assert [e for e in events if e["type"] != "BOOKMARK"] == []
+
+    without, _ = raw_watch(base, CONFIGMAPS, {"resourceVersion": rv, "timeoutSeconds": "1"})
+    assert without == []
+
+    # The client takes the bookmark's resourceVersion as its own.
+    watcher = watch.Watch()
+    seen = []
+    for event in watcher.stream(core.list_namespaced_config_map, "default", resource_version=rv,
+                                allow_watch_bookmarks=True, timeout_seconds=2):
+        seen.append(event["type"])
+        watcher.stop()
+    assert seen == ["BOOKMARK"]
+    assert int(watcher.resource_version) >= int(rv)
+
+
+def test_timeout_seconds_ends_the_stream_on_time(base: str) -> None:
+    events, took = raw_watch(base, CONFIGMAPS, {"timeoutSeconds": "1", "resourceVersion": "1"})
+    assert summary(events) == []
+    assert 0.8 <= took < 3.0
+
+    with_bookmarks, took = raw_watch(
+        base, CONFIGMAPS, {"timeoutSeconds": "1", "allowWatchBookmarks": "true", "resourceVersion": "1"}
+    )
+    assert 0.8 <= took < 3.0
+    assert summary(with_bookmarks) == []
+
+
+def test_label_changes_move_objects_in_and_out_of_a_watched_selection(core: client.CoreV1Api) -> None:
+    make(core, "cm", app="other")
+    start = core.list_namespaced_config_map("default").metadata.resource_version
+    relabel(core, "cm", app="web")  # enters the selection
+    core.patch_namespaced_config_map("cm", "default", {"data": {"k": "v"}})  # changes inside it
+    relabel(core, "cm", app="other")  # leaves it
+    core.patch_namespaced_config_map("cm", "default", {"data": {"k": "w"}})  # changes outside: unseen
+    relabel(core, "cm", app="web")  # enters again
+    core.delete_namespaced_config_map("cm", "default")
+
+    watcher = watch.Watch()
+    events = list(
+        watcher.stream(
+            core.list_namespaced_config_map, "default", label_selector="app=web", resource_version=start,
+            timeout_seconds=1,
+        )
+    )
+    assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED", "ADDED", "DELETED"]
+    versions = [int(e["object"].metadata.resource_version) for e in events]
+    assert versions == sorted(set(versions))
+    # Leaving the selection: as the watch cache does, the last content the watcher could see (still
+    # matching), at the resourceVersion of the change that moved it out.
+    assert events[2]["object"].metadata.labels == {"app": "web"}
+    assert events[2]["object"].data == {"k": "v"}
+    assert events[3]["object"].metadata.labels == {"app": "web"}
+    assert events[3]["object"].data == {"k": "w"}
+
+
+def test_field_selector_watch(core: client.CoreV1Api, base: str) -> None:
+    start = core.list_namespaced_config_map("default").metadata.resource_version
+    make(core, "wanted")
+    make(core, "unwanted")
+    events, _ = raw_watch(
+        base, CONFIGMAPS, {"resourceVersion": start, "fieldSelector": "metadata.name=wanted", "timeoutSeconds": "1"}
+    )
+    assert summary(events) == [("ADDED", "wanted")]
+
+
+def test_all_namespaces_watch_of_a_cluster_scoped_kind(core: client.CoreV1Api, base: str) -> None:
+    start = core.list_namespace().metadata.resource_version
+    core.create_namespace({"metadata": {"name": "fresh"}})
+    events, _ = raw_watch(base, "/api/v1/namespaces", {"resourceVersion": start, "timeoutSeconds": "1"})
+    assert summary(events)[0] == ("ADDED", "fresh")
+    assert events[0]["object"]["status"]["phase"] == "Active"
+
+
+def test_closing_watches_ends_open_streams(core: client.CoreV1Api, base: str) -> None:
+    start = core.list_namespaced_config_map("default").metadata.resource_version
+    began = time.monotonic()
+    with requests.get(base + CONFIGMAPS, params={"watch": "1", "resourceVersion": start, "timeoutSeconds": "30"},
+                      stream=True, timeout=15) as answer:
+        make(core, "seen")
+        lines = answer.iter_lines()
+        assert json.loads(next(lines))["type"] == "ADDED"
+        requests.post(base + "/_emulator/watches/close", timeout=5)
+        assert [line for line in lines if line] == []  # the stream ends, well before its 30 s timeout
+    assert time.monotonic() - began < 10
