@@ -1,8 +1,15 @@
-"""Shared fixtures: an emulator on loopback (in a background thread) and a kubectl bound to it."""
+"""Shared fixtures: the cluster under test and a kubectl bound to it.
+
+By default the cluster is the embedded emulator on loopback (in a background thread). With
+K8S_MANAGER_TEST_KUBECONFIG set, tests that only need a kubeconfig (`kubeconfig`, `kubectl`) run against
+that real cluster instead, and tests that need the emulator itself (`emulator`: fault injection,
+compaction, workload readiness control) are skipped.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -15,6 +22,7 @@ from kube_emulator import EmulatorSettings
 from kube_emulator.threaded import ThreadedEmulator
 
 KUBECTL = shutil.which("kubectl")
+REAL_CLUSTER_KUBECONFIG = os.environ.get("K8S_MANAGER_TEST_KUBECONFIG", "")
 
 
 @dataclass
@@ -38,13 +46,19 @@ class Kubectl:
 @pytest.fixture
 def emulator() -> Iterator[ThreadedEmulator]:
     """A fresh emulator; workloads become ready 0.2 s after they are observed."""
+    if REAL_CLUSTER_KUBECONFIG:
+        pytest.skip("needs the emulator itself; K8S_MANAGER_TEST_KUBECONFIG points at a real cluster")
     with ThreadedEmulator(EmulatorSettings(workload_ready_after=0.2, bookmark_interval=0.5)) as running:
         yield running
 
 
 @pytest.fixture
-def kubeconfig(emulator: ThreadedEmulator, tmp_path: Path) -> Path:
-    return emulator.write_kubeconfig(tmp_path / "kubeconfig")
+def kubeconfig(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A kubeconfig for the cluster under test (the emulator unless a real cluster is configured)."""
+    if REAL_CLUSTER_KUBECONFIG:
+        return Path(REAL_CLUSTER_KUBECONFIG)
+    running: ThreadedEmulator = request.getfixturevalue("emulator")
+    return running.write_kubeconfig(tmp_path / "kubeconfig")
 
 
 @pytest.fixture

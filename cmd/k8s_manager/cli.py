@@ -21,9 +21,7 @@ def _logging_options() -> argparse.ArgumentParser:
     verbosity = options.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
-    options.add_argument(
-        "--log-format", choices=LOG_FORMATS, default="text", help="log line format (default text)"
-    )
+    options.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="log line format (default text)")
     return options
 
 

@@ -66,6 +66,7 @@ class DevOptions:
     stop_timeout: float = 10.0
     log_format: str = "text"
     verbose: bool = False
+    quiet: bool = False
 
 
 # --- CRDs -------------------------------------------------------------------------------------------
@@ -203,9 +204,7 @@ class Child:
         return f"exit code {code}"
 
 
-async def spawn_child(
-    name: str, args: list[str], env: Mapping[str, str], log_format: str, sink: TextIO
-) -> Child:
+async def spawn_child(name: str, args: list[str], env: Mapping[str, str], log_format: str, sink: TextIO) -> Child:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -363,9 +362,7 @@ class DevSession:
     async def _start_emulator(self) -> tuple[Emulator, str]:
         from kube_emulator import Emulator, EmulatorSettings  # imported here: only the dev mode needs it
 
-        emulator = Emulator(
-            EmulatorSettings(workload_ready_after=self.options.ready_after, simulate_pods=True)
-        )
+        emulator = Emulator(EmulatorSettings(workload_ready_after=self.options.ready_after, simulate_pods=True))
         try:
             url = await emulator.start(LOOPBACK, self.options.api_port)
         except OSError as error:
@@ -378,7 +375,8 @@ class DevSession:
     async def _spawn_children(self, liveness_url: str) -> None:
         options = self.options
         env = child_environment(os.environ, self.kubeconfig)
-        common = ["--log-format", options.log_format, *(["--verbose"] if options.verbose else [])]
+        verbosity = ["--verbose"] if options.verbose else ["--quiet"] if options.quiet else []
+        common = ["--log-format", options.log_format, *verbosity]
         operator_args = ["operator", "--liveness", liveness_url, *common]
         facade_args = [
             "facade",
@@ -500,6 +498,7 @@ def options_from_args(args: argparse.Namespace) -> DevOptions:
         stop_timeout=args.stop_timeout,
         log_format=args.log_format,
         verbose=args.verbose,
+        quiet=args.quiet,
     )
 
 

@@ -43,9 +43,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, default=str)
 
 
-def configure_logging(
-    log_format: str = "text", level: int = logging.INFO, stream: TextIO | None = None
-) -> None:
+def configure_logging(log_format: str = "text", level: int = logging.INFO, stream: TextIO | None = None) -> None:
     if log_format not in LOG_FORMATS:
         raise ValueError(f"unknown log format {log_format!r}: expected one of {', '.join(LOG_FORMATS)}")
     handler = logging.StreamHandler(stream or sys.stderr)

@@ -102,9 +102,7 @@ def parse_storage_size(text: str) -> str:
 def parse_image_tag(text: str) -> str:
     tag = text.strip()
     if not IMAGE_TAG.match(tag):
-        raise ValueError(
-            f"{text!r} is not an image tag: letters, digits, '_', '.', '-', at most 128 characters"
-        )
+        raise ValueError(f"{text!r} is not an image tag: letters, digits, '_', '.', '-', at most 128 characters")
     return tag
 
 
@@ -130,9 +128,7 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", "KRE_HOST", "--host", parse_host, "address to listen on"),
     Setting("port", "KRE_PORT", "--port", parse_port, "gRPC port (0 picks a free one)"),
-    Setting(
-        "prometheus_url", "KRE_PROMETHEUS_URL", "--prometheus-url", parse_http_url, "Prometheus base URL"
-    ),
+    Setting("prometheus_url", "KRE_PROMETHEUS_URL", "--prometheus-url", parse_http_url, "Prometheus base URL"),
     Setting(
         "base_domain_name",
         "KRE_BASE_DOMAIN_NAME",
@@ -222,9 +218,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 help=help_text,
             )
         else:
-            parser.add_argument(
-                setting.flag, dest=setting.field, default=None, metavar="VALUE", help=help_text
-            )
+            parser.add_argument(setting.flag, dest=setting.field, default=None, metavar="VALUE", help=help_text)
 
 
 def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> FacadeConfig:

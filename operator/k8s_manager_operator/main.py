@@ -45,9 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
-    parser.add_argument(
-        "--log-format", choices=LOG_FORMATS, default="text", help="log line format (default text)"
-    )
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="log line format (default text)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:

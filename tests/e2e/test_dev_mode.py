@@ -123,9 +123,7 @@ def test_dev_mode_serves_grpc_and_kubectl_then_stops_cleanly(running_dev):
     assert len(children) >= 2  # the operator and the facade
 
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        health = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=""), timeout=5
-        )
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
         services = ProtoReflectionDescriptorDatabase(channel).get_services()
     assert health.status == health_pb2.HealthCheckResponse.SERVING
     assert "grpc.health.v1.Health" in services
@@ -199,9 +197,7 @@ def test_crds_are_created_or_updated_and_served(tmp_path: Path):
     (crds / "1-gadgets.yaml").write_text(CRD.format(short_name="gd"))
     (crds / "2-gadgets-again.yaml").write_text(CRD.format(short_name="gdg"))  # same CRD: an update
     kubeconfig = tmp_path / "kubeconfig"
-    dev = start_dev(
-        tmp_path, "--grpc-port", str(free_port()), "--kubeconfig-out", str(kubeconfig), "--crds", str(crds)
-    )
+    dev = start_dev(tmp_path, "--grpc-port", str(free_port()), "--kubeconfig-out", str(kubeconfig), "--crds", str(crds))
     try:
         dev.read_until_ready()
         assert KUBECTL is not None

@@ -97,9 +97,7 @@ def test_children_use_the_emulator_kubeconfig_even_inside_a_pod(tmp_path: Path):
 
 
 def test_text_log_lines_are_prefixed_with_the_process_name():
-    assert (
-        relay_line("operator", "[2026-01-01] kopf started", "text") == "operator | [2026-01-01] kopf started"
-    )
+    assert relay_line("operator", "[2026-01-01] kopf started", "text") == "operator | [2026-01-01] kopf started"
 
 
 def test_json_log_lines_stay_json_and_gain_the_process_name():
