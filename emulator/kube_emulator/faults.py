@@ -43,8 +43,15 @@ class Fault:
 
     def error(self) -> ApiError:
         assert self.status is not None
-        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
-        return ApiError(self.status, self.message, headers=headers)
+        if self.retry_after is None:
+            return ApiError(self.status, self.message)
+        # As kube-apiserver: details.retryAfterSeconds in the Status, and the same as Retry-After.
+        return ApiError(
+            self.status,
+            self.message,
+            details={"retryAfterSeconds": self.retry_after},
+            headers={"Retry-After": str(self.retry_after)},
+        )
 
 
 class FaultInjector:

@@ -20,12 +20,11 @@ import functools
 import hashlib
 import json
 import re
+import struct
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from kubernetes.client import models as client_models
 
 from .resources import JsonObject, Registry, ResourceType
 
@@ -87,13 +86,31 @@ _KIND_MODELS: Mapping[tuple[str, str], str] = {
 # Models every document may reference besides the kinds: statuses, delete options, scale.
 _COMMON_MODELS = ("V1Status", "V1DeleteOptions", "V1ListMeta", "V1ObjectMeta", "V1Scale")
 
-_META_TYPES = frozenset({
-    "Condition", "DeleteOptions", "LabelSelector", "LabelSelectorRequirement", "ListMeta", "ManagedFieldsEntry",
-    "ObjectMeta", "OwnerReference", "Preconditions", "Status", "StatusCause", "StatusDetails",
-})
-_APIEXTENSIONS_TYPES = frozenset({
-    "ExternalDocumentation", "JSONSchemaProps", "SelectableField", "ValidationRule", "WebhookConversion",
-})
+_META_TYPES = frozenset(
+    {
+        "Condition",
+        "DeleteOptions",
+        "LabelSelector",
+        "LabelSelectorRequirement",
+        "ListMeta",
+        "ManagedFieldsEntry",
+        "ObjectMeta",
+        "OwnerReference",
+        "Preconditions",
+        "Status",
+        "StatusCause",
+        "StatusDetails",
+    }
+)
+_APIEXTENSIONS_TYPES = frozenset(
+    {
+        "ExternalDocumentation",
+        "JSONSchemaProps",
+        "SelectableField",
+        "ValidationRule",
+        "WebhookConversion",
+    }
+)
 _RBAC_TYPES = frozenset({"AggregationRule", "PolicyRule", "RoleRef"})
 
 
@@ -101,15 +118,15 @@ def _package(model_name: str, short_name: str) -> str:
     """The Go package (as an OpenAPI name prefix) of a client model's type."""
     if short_name in _META_TYPES:
         return _META
-    if model_name.startswith("Apiextensions") or short_name.startswith("CustomResource") or (
-        short_name in _APIEXTENSIONS_TYPES
+    if (
+        model_name.startswith("Apiextensions")
+        or short_name.startswith("CustomResource")
+        or (short_name in _APIEXTENSIONS_TYPES)
     ):
         return "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."
     if short_name.startswith(("Deployment", "ReplicaSet", "RollingUpdateDeployment")):
         return "io.k8s.api.apps.v1."
-    if model_name.startswith("Rbac") or short_name in _RBAC_TYPES or short_name.startswith(
-        ("Role", "ClusterRole")
-    ):
+    if model_name.startswith("Rbac") or short_name in _RBAC_TYPES or short_name.startswith(("Role", "ClusterRole")):
         return "io.k8s.api.rbac.v1."
     if short_name.startswith("Lease"):
         return "io.k8s.api.coordination.v1."
@@ -213,8 +230,16 @@ def _flatten_annotation(annotation: Any) -> Iterable[Any]:
         yield annotation
 
 
+@functools.cache
+def _client_models() -> Any:
+    """The kubernetes client's models, imported on first use (they take a moment to import)."""
+    from kubernetes.client import models
+
+    return models
+
+
 def _model_definition(model_name: str, refs: set[str]) -> JsonObject:
-    model = getattr(client_models, model_name)
+    model = getattr(_client_models(), model_name)
     short_name = definition_name(model_name).rsplit(".", 1)[1]
     properties: JsonObject = {}
     required: list[str] = []
@@ -266,7 +291,7 @@ def _model_description(model: type) -> str:
 
 
 @dataclass(frozen=True)
-class _Definitions:
+class BuiltinDefinitions:
     """Definitions of all built-in types we serve, and the names each one references."""
 
     schemas: Mapping[str, JsonObject]
@@ -286,7 +311,7 @@ class _Definitions:
 
 
 @functools.cache
-def builtin_definitions() -> _Definitions:
+def builtin_definitions() -> BuiltinDefinitions:
     """Definitions of the served built-in kinds (and their lists) and of every type they use."""
     schemas: dict[str, JsonObject] = {}
     references: dict[str, frozenset[str]] = {}
@@ -299,8 +324,14 @@ def builtin_definitions() -> _Definitions:
     gvk_of["V1Scale"] = [{"group": "autoscaling", "kind": "Scale", "version": "v1"}]
     gvk_of["V1DeleteOptions"] = [
         {"group": group, "kind": "DeleteOptions", "version": "v1"}
-        for group in ("", "apiextensions.k8s.io", "apps", "autoscaling", "coordination.k8s.io",
-                      "rbac.authorization.k8s.io")
+        for group in (
+            "",
+            "apiextensions.k8s.io",
+            "apps",
+            "autoscaling",
+            "coordination.k8s.io",
+            "rbac.authorization.k8s.io",
+        )
     ]
     pending = [*gvk_of, *_COMMON_MODELS]
     while pending:
@@ -320,7 +351,61 @@ def builtin_definitions() -> _Definitions:
         "type": "object",
     }
     references[PATCH] = frozenset()
-    return _Definitions(schemas, references)
+    return BuiltinDefinitions(schemas, references)
+
+
+def prune_unknown_fields(rtype: ResourceType, obj: JsonObject) -> list[str]:
+    """Drop, in place, the fields a built-in kind does not have; return their paths.
+
+    What decoding into the Go types does on kube-apiserver: unknown fields vanish, and the strict decoder
+    names them as `spec.template.spec.containers[0].bogus` (for `fieldValidation=Strict`/`Warn`). Kinds
+    without a model (and custom resources, pruned by their CRD schema) are left alone.
+    """
+    name = kind_definition_name(rtype)
+    if rtype.from_crd or name is None:
+        return []
+    schemas = builtin_definitions().schemas
+    unknown: list[str] = []
+    _prune_value(obj, {"$ref": V3_REF + name}, schemas, "", unknown, root=True)
+    return unknown
+
+
+def _resolve(schema: Mapping[str, Any], schemas: Mapping[str, JsonObject]) -> Mapping[str, Any]:
+    while True:
+        if "allOf" in schema and len(schema["allOf"]) == 1:
+            schema = schema["allOf"][0]
+        elif "$ref" in schema:
+            schema = schemas.get(schema["$ref"].removeprefix(V3_REF), {})
+        else:
+            return schema
+
+
+def _prune_value(
+    value: Any,
+    schema: Mapping[str, Any],
+    schemas: Mapping[str, JsonObject],
+    path: str,
+    unknown: list[str],
+    root: bool = False,
+) -> None:
+    schema = _resolve(schema, schemas)
+    if isinstance(value, dict):
+        properties = schema.get("properties")
+        additional = schema.get("additionalProperties")
+        if properties is not None:
+            for key in list(value):
+                child_path = f"{path}.{key}" if path else key
+                if key in properties:
+                    _prune_value(value[key], properties[key], schemas, child_path, unknown)
+                elif not (root and key in ("apiVersion", "kind")):
+                    unknown.append(child_path)
+                    del value[key]
+        elif isinstance(additional, dict):
+            for key, child in value.items():
+                _prune_value(child, additional, schemas, f"{path}.{key}" if path else key, unknown)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            _prune_value(item, schema["items"], schemas, f"{path}[{index}]", unknown)
 
 
 def kind_definition_name(rtype: ResourceType) -> str | None:
@@ -333,6 +418,7 @@ def kind_definition_name(rtype: ResourceType) -> str | None:
 
 # ------------------------------------------------------------------------------------------------------------
 # Custom resources: the apiextensions apiserver's builder
+
 
 def _rest_friendly_group(group: str) -> str:
     """`ml.example.com` -> `com.example.ml`, as util.ToRESTFriendlyName names CRD schemas."""
@@ -407,107 +493,172 @@ def _custom_resource_list_schema(rtype: ResourceType) -> JsonObject:
 # Paths and operations, as the apiserver's installer registers them
 
 _PARAMETERS: Mapping[str, tuple[str, str]] = {
-    "allowWatchBookmarks": ("boolean", (
-        'allowWatchBookmarks requests watch events with type "BOOKMARK". Servers that do not implement '
-        "bookmarks may ignore this flag and bookmarks are sent at the server's discretion. Clients should not "
-        "assume bookmarks are returned at any specific interval, nor may they assume the server will send any "
-        "BOOKMARK event during a session. If this is not a watch, this field is ignored."
-    )),
-    "continue": ("string", (
-        "The continue option should be set when retrieving more results from the server. Since this value is "
-        "server defined, clients may only use the continue value from a previous query result with identical "
-        "query parameters (except for the value of continue) and the server may reject a continue value it "
-        "does not recognize."
-    )),
-    "dryRun": ("string", (
-        "When present, indicates that modifications should not be persisted. An invalid or unrecognized "
-        "dryRun directive will result in an error response and no further processing of the request. Valid "
-        "values are: - All: all dry run stages will be processed"
-    )),
-    "fieldManager": ("string", (
-        "fieldManager is a name associated with the actor or entity that is making these changes. The value "
-        "must be less than or 128 characters long, and only contain printable characters, as defined by "
-        "https://golang.org/pkg/unicode/#IsPrint."
-    )),
-    "fieldSelector": ("string", (
-        "A selector to restrict the list of returned objects by their fields. Defaults to everything."
-    )),
-    "fieldValidation": ("string", (
-        "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) "
-        "containing unknown or duplicate fields. Valid values are: - Ignore: This will ignore any unknown "
-        "fields that are silently dropped from the object, and will ignore all but the last duplicate field "
-        "that the decoder encounters. This is the default behavior prior to v1.23. - Warn: This will send a "
-        "warning via the standard warning response header for each unknown field that is dropped from the "
-        "object, and for each duplicate field that is encountered. The request will still succeed if there "
-        "are no other errors, and will only persist the last of any duplicate fields. This is the default in "
-        "v1.23+ - Strict: This will fail the request with a BadRequest error if any unknown fields would be "
-        "dropped from the object, or if any duplicate fields are present. The error returned from the server "
-        "will contain all unknown and duplicate fields encountered."
-    )),
-    "force": ("boolean", (
-        'Force is going to "force" Apply requests. It means user will re-acquire conflicting fields owned by '
-        "other people. Force flag must be unset for non-apply patch requests."
-    )),
-    "gracePeriodSeconds": ("integer", (
-        "The duration in seconds before the object should be deleted. Value must be non-negative integer. The "
-        "value zero indicates delete immediately. If this value is nil, the default grace period for the "
-        "specified type will be used. Defaults to a per object value if not specified. zero means delete "
-        "immediately."
-    )),
-    "ignoreStoreReadErrorWithClusterBreakingPotential": ("boolean", (
-        "if set to true, it will trigger an unsafe deletion of the resource in case the normal deletion flow "
-        "fails with a corrupt object error."
-    )),
-    "labelSelector": ("string", (
-        "A selector to restrict the list of returned objects by their labels. Defaults to everything."
-    )),
-    "limit": ("integer", (
-        "limit is a maximum number of responses to return for a list call. If more items exist, the server "
-        "will set the `continue` field on the list metadata to a value that can be used with the same initial "
-        "query to retrieve the next set of results."
-    )),
-    "orphanDependents": ("boolean", (
-        "Deprecated: please use the PropagationPolicy, this field will be deprecated in 1.7. Should the "
-        'dependent objects be orphaned. If true/false, the "orphan" finalizer will be added to/removed from '
-        "the object's finalizers list. Either this field or PropagationPolicy may be set, but not both."
-    )),
-    "propagationPolicy": ("string", (
-        "Whether and how garbage collection will be performed. Either this field or OrphanDependents may be "
-        "set, but not both. The default policy is decided by the existing finalizer set in the "
-        "metadata.finalizers and the resource-specific default policy. Acceptable values are: 'Orphan' - "
-        "orphan the dependents; 'Background' - allow the garbage collector to delete the dependents in the "
-        "background; 'Foreground' - a cascading policy that deletes all dependents in the foreground."
-    )),
-    "resourceVersion": ("string", (
-        "resourceVersion sets a constraint on what resource versions a request may be served from. See "
-        "https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions for details.\n\n"
-        "Defaults to unset"
-    )),
-    "resourceVersionMatch": ("string", (
-        "resourceVersionMatch determines how resourceVersion is applied to list calls. It is highly "
-        "recommended that resourceVersionMatch be set for list calls where resourceVersion is set See "
-        "https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions for details.\n\n"
-        "Defaults to unset"
-    )),
-    "sendInitialEvents": ("boolean", (
-        "`sendInitialEvents=true` may be set together with `watch=true`. In that case, the watch stream will "
-        "begin with synthetic events to produce the current state of objects in the collection."
-    )),
-    "timeoutSeconds": ("integer", (
-        "Timeout for the list/watch call. This limits the duration of the call, regardless of any activity "
-        "or inactivity."
-    )),
-    "watch": ("boolean", (
-        "Watch for changes to the described resources and return them as a stream of add, update, and remove "
-        "notifications. Specify resourceVersion."
-    )),
+    "allowWatchBookmarks": (
+        "boolean",
+        (
+            'allowWatchBookmarks requests watch events with type "BOOKMARK". Servers that do not implement '
+            "bookmarks may ignore this flag and bookmarks are sent at the server's discretion. Clients should not "
+            "assume bookmarks are returned at any specific interval, nor may they assume the server will send any "
+            "BOOKMARK event during a session. If this is not a watch, this field is ignored."
+        ),
+    ),
+    "continue": (
+        "string",
+        (
+            "The continue option should be set when retrieving more results from the server. Since this value is "
+            "server defined, clients may only use the continue value from a previous query result with identical "
+            "query parameters (except for the value of continue) and the server may reject a continue value it "
+            "does not recognize."
+        ),
+    ),
+    "dryRun": (
+        "string",
+        (
+            "When present, indicates that modifications should not be persisted. An invalid or unrecognized "
+            "dryRun directive will result in an error response and no further processing of the request. Valid "
+            "values are: - All: all dry run stages will be processed"
+        ),
+    ),
+    "fieldManager": (
+        "string",
+        (
+            "fieldManager is a name associated with the actor or entity that is making these changes. The value "
+            "must be less than or 128 characters long, and only contain printable characters, as defined by "
+            "https://golang.org/pkg/unicode/#IsPrint."
+        ),
+    ),
+    "fieldSelector": (
+        "string",
+        ("A selector to restrict the list of returned objects by their fields. Defaults to everything."),
+    ),
+    "fieldValidation": (
+        "string",
+        (
+            "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) "
+            "containing unknown or duplicate fields. Valid values are: - Ignore: This will ignore any unknown "
+            "fields that are silently dropped from the object, and will ignore all but the last duplicate field "
+            "that the decoder encounters. This is the default behavior prior to v1.23. - Warn: This will send a "
+            "warning via the standard warning response header for each unknown field that is dropped from the "
+            "object, and for each duplicate field that is encountered. The request will still succeed if there "
+            "are no other errors, and will only persist the last of any duplicate fields. This is the default in "
+            "v1.23+ - Strict: This will fail the request with a BadRequest error if any unknown fields would be "
+            "dropped from the object, or if any duplicate fields are present. The error returned from the server "
+            "will contain all unknown and duplicate fields encountered."
+        ),
+    ),
+    "force": (
+        "boolean",
+        (
+            'Force is going to "force" Apply requests. It means user will re-acquire conflicting fields owned by '
+            "other people. Force flag must be unset for non-apply patch requests."
+        ),
+    ),
+    "gracePeriodSeconds": (
+        "integer",
+        (
+            "The duration in seconds before the object should be deleted. Value must be non-negative integer. The "
+            "value zero indicates delete immediately. If this value is nil, the default grace period for the "
+            "specified type will be used. Defaults to a per object value if not specified. zero means delete "
+            "immediately."
+        ),
+    ),
+    "ignoreStoreReadErrorWithClusterBreakingPotential": (
+        "boolean",
+        (
+            "if set to true, it will trigger an unsafe deletion of the resource in case the normal deletion flow "
+            "fails with a corrupt object error."
+        ),
+    ),
+    "labelSelector": (
+        "string",
+        ("A selector to restrict the list of returned objects by their labels. Defaults to everything."),
+    ),
+    "limit": (
+        "integer",
+        (
+            "limit is a maximum number of responses to return for a list call. If more items exist, the server "
+            "will set the `continue` field on the list metadata to a value that can be used with the same initial "
+            "query to retrieve the next set of results."
+        ),
+    ),
+    "orphanDependents": (
+        "boolean",
+        (
+            "Deprecated: please use the PropagationPolicy, this field will be deprecated in 1.7. Should the "
+            'dependent objects be orphaned. If true/false, the "orphan" finalizer will be added to/removed from '
+            "the object's finalizers list. Either this field or PropagationPolicy may be set, but not both."
+        ),
+    ),
+    "propagationPolicy": (
+        "string",
+        (
+            "Whether and how garbage collection will be performed. Either this field or OrphanDependents may be "
+            "set, but not both. The default policy is decided by the existing finalizer set in the "
+            "metadata.finalizers and the resource-specific default policy. Acceptable values are: 'Orphan' - "
+            "orphan the dependents; 'Background' - allow the garbage collector to delete the dependents in the "
+            "background; 'Foreground' - a cascading policy that deletes all dependents in the foreground."
+        ),
+    ),
+    "resourceVersion": (
+        "string",
+        (
+            "resourceVersion sets a constraint on what resource versions a request may be served from. See "
+            "https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions for details.\n\n"
+            "Defaults to unset"
+        ),
+    ),
+    "resourceVersionMatch": (
+        "string",
+        (
+            "resourceVersionMatch determines how resourceVersion is applied to list calls. It is highly "
+            "recommended that resourceVersionMatch be set for list calls where resourceVersion is set See "
+            "https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions for details.\n\n"
+            "Defaults to unset"
+        ),
+    ),
+    "sendInitialEvents": (
+        "boolean",
+        (
+            "`sendInitialEvents=true` may be set together with `watch=true`. In that case, the watch stream will "
+            "begin with synthetic events to produce the current state of objects in the collection."
+        ),
+    ),
+    "timeoutSeconds": (
+        "integer",
+        (
+            "Timeout for the list/watch call. This limits the duration of the call, regardless of any activity "
+            "or inactivity."
+        ),
+    ),
+    "watch": (
+        "boolean",
+        (
+            "Watch for changes to the described resources and return them as a stream of add, update, and remove "
+            "notifications. Specify resourceVersion."
+        ),
+    ),
 }
 _PRETTY = "If 'true', then the output is pretty printed."
 
-_LIST_PARAMETERS = ("allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit",
-                    "resourceVersion", "resourceVersionMatch", "sendInitialEvents", "timeoutSeconds", "watch")
-_DELETE_PARAMETERS = ("dryRun", "gracePeriodSeconds", "ignoreStoreReadErrorWithClusterBreakingPotential",
-                      "orphanDependents", "propagationPolicy")
+_LIST_PARAMETERS = (
+    "allowWatchBookmarks",
+    "continue",
+    "fieldSelector",
+    "labelSelector",
+    "limit",
+    "resourceVersion",
+    "resourceVersionMatch",
+    "sendInitialEvents",
+    "timeoutSeconds",
+    "watch",
+)
+_DELETE_PARAMETERS = (
+    "dryRun",
+    "gracePeriodSeconds",
+    "ignoreStoreReadErrorWithClusterBreakingPotential",
+    "orphanDependents",
+    "propagationPolicy",
+)
 _ACTION_PARAMETERS: Mapping[str, tuple[str, ...]] = {
     "get": (),
     "list": _LIST_PARAMETERS,
@@ -533,13 +684,17 @@ _CUSTOM_RESOURCE_PATCH_TYPES = (
 
 def _query_parameter(name: str) -> JsonObject:
     kind, description = _PARAMETERS[name]
-    return {"name": name, "in": "query", "description": description,
-            "schema": {"type": kind, "uniqueItems": True}}
+    return {"name": name, "in": "query", "description": description, "schema": {"type": kind, "uniqueItems": True}}
 
 
 def _path_parameter(name: str, description: str) -> JsonObject:
-    return {"name": name, "in": "path", "description": description, "required": True,
-            "schema": {"type": "string", "uniqueItems": True}}
+    return {
+        "name": name,
+        "in": "path",
+        "description": description,
+        "required": True,
+        "schema": {"type": "string", "uniqueItems": True},
+    }
 
 
 def _pretty_parameter() -> JsonObject:
@@ -589,8 +744,11 @@ def _body_schema(name: str) -> JsonObject:
 
 def _operation(rtype: ResourceType, op: _Operation, scope: str, subresource: str, suffix: str = "") -> JsonObject:
     kind_part = f"{scope}{rtype.kind}{subresource.title()}{suffix}"
-    response_types = ("application/json", "application/yaml") if rtype.from_crd else (
-        "application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+    response_types = (
+        ("application/json", "application/yaml")
+        if rtype.from_crd
+        else ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+    )
     if op.action in ("list",):
         response_types = (*response_types, "application/json;stream=watch")
         if not rtype.from_crd:
@@ -612,7 +770,8 @@ def _operation(rtype: ResourceType, op: _Operation, scope: str, subresource: str
     if op.request is not None:
         if op.method == "patch":
             media_types: tuple[str, ...] = (
-                _CUSTOM_RESOURCE_PATCH_TYPES if rtype.from_crd or kind_definition_name(rtype) is None
+                _CUSTOM_RESOURCE_PATCH_TYPES
+                if rtype.from_crd or kind_definition_name(rtype) is None
                 else _BUILTIN_PATCH_TYPES
             )
         elif rtype.from_crd:
@@ -631,11 +790,13 @@ def _resource_paths(rtype: ResourceType, kind_schema: str, list_schema: str) -> 
     prefix = f"/apis/{rtype.group}/{rtype.version}" if rtype.group else f"/api/{rtype.version}"
     kind = rtype.kind
     scope = "Namespaced" if rtype.namespaced else ""
-    collection = (f"{prefix}/namespaces/{{namespace}}/{rtype.plural}" if rtype.namespaced
-                  else f"{prefix}/{rtype.plural}")
+    collection = f"{prefix}/namespaces/{{namespace}}/{rtype.plural}" if rtype.namespaced else f"{prefix}/{rtype.plural}"
     item = collection + "/{name}"
-    scope_parameters = [_path_parameter("namespace", "object name and auth scope, such as for teams and projects")
-                        ] if rtype.namespaced else []
+    scope_parameters = (
+        [_path_parameter("namespace", "object name and auth scope, such as for teams and projects")]
+        if rtype.namespaced
+        else []
+    )
     name_parameter = _path_parameter("name", f"name of the {kind}")
     verbs = set(rtype.verbs)
     ok = (("200", "OK"),)
@@ -643,58 +804,146 @@ def _resource_paths(rtype: ResourceType, kind_schema: str, list_schema: str) -> 
 
     collection_ops: JsonObject = {"parameters": [*scope_parameters, _pretty_parameter()]}
     if "list" in verbs:
-        collection_ops["get"] = _operation(rtype, _Operation(
-            "get", "list", "list", f"list or watch objects of kind {kind}", None, list_schema, ok), scope, "")
+        collection_ops["get"] = _operation(
+            rtype,
+            _Operation("get", "list", "list", f"list or watch objects of kind {kind}", None, list_schema, ok),
+            scope,
+            "",
+        )
     if "create" in verbs:
-        collection_ops["post"] = _operation(rtype, _Operation(
-            "post", "post", "create", f"create{_article(kind)}{kind}", kind_schema, kind_schema,
-            (("200", "OK"), ("201", "Created"), ("202", "Accepted"))), scope, "")
+        collection_ops["post"] = _operation(
+            rtype,
+            _Operation(
+                "post",
+                "post",
+                "create",
+                f"create{_article(kind)}{kind}",
+                kind_schema,
+                kind_schema,
+                (("200", "OK"), ("201", "Created"), ("202", "Accepted")),
+            ),
+            scope,
+            "",
+        )
     if "deletecollection" in verbs:
-        collection_ops["delete"] = _operation(rtype, _Operation(
-            "delete", "deletecollection", "deletecollection", f"delete collection of {kind}", DELETE_OPTIONS,
-            STATUS, ok), scope, "")
+        collection_ops["delete"] = _operation(
+            rtype,
+            _Operation(
+                "delete",
+                "deletecollection",
+                "deletecollection",
+                f"delete collection of {kind}",
+                DELETE_OPTIONS,
+                STATUS,
+                ok,
+            ),
+            scope,
+            "",
+        )
     paths[collection] = collection_ops
 
     item_ops: JsonObject = {"parameters": [name_parameter, *scope_parameters, _pretty_parameter()]}
     if "get" in verbs:
-        item_ops["get"] = _operation(rtype, _Operation(
-            "get", "get", "read", f"read the specified {kind}", None, kind_schema, ok), scope, "")
+        item_ops["get"] = _operation(
+            rtype, _Operation("get", "get", "read", f"read the specified {kind}", None, kind_schema, ok), scope, ""
+        )
     if "update" in verbs:
-        item_ops["put"] = _operation(rtype, _Operation(
-            "put", "put", "replace", f"replace the specified {kind}", kind_schema, kind_schema,
-            (("200", "OK"), ("201", "Created"))), scope, "")
+        item_ops["put"] = _operation(
+            rtype,
+            _Operation(
+                "put",
+                "put",
+                "replace",
+                f"replace the specified {kind}",
+                kind_schema,
+                kind_schema,
+                (("200", "OK"), ("201", "Created")),
+            ),
+            scope,
+            "",
+        )
     if "patch" in verbs:
-        item_ops["patch"] = _operation(rtype, _Operation(
-            "patch", "patch", "patch", f"partially update the specified {kind}", PATCH, kind_schema,
-            (("200", "OK"), ("201", "Created"))), scope, "")
+        item_ops["patch"] = _operation(
+            rtype,
+            _Operation(
+                "patch",
+                "patch",
+                "patch",
+                f"partially update the specified {kind}",
+                PATCH,
+                kind_schema,
+                (("200", "OK"), ("201", "Created")),
+            ),
+            scope,
+            "",
+        )
     if "delete" in verbs:
-        item_ops["delete"] = _operation(rtype, _Operation(
-            "delete", "delete", "delete", f"delete{_article(kind)}{kind}", DELETE_OPTIONS,
-            kind_schema if rtype.from_crd or rtype.kind == "CustomResourceDefinition" else STATUS,
-            (("200", "OK"), ("202", "Accepted"))), scope, "")
+        item_ops["delete"] = _operation(
+            rtype,
+            _Operation(
+                "delete",
+                "delete",
+                "delete",
+                f"delete{_article(kind)}{kind}",
+                DELETE_OPTIONS,
+                kind_schema if rtype.from_crd or rtype.kind == "CustomResourceDefinition" else STATUS,
+                (("200", "OK"), ("202", "Accepted")),
+            ),
+            scope,
+            "",
+        )
     paths[item] = item_ops
 
     for subresource in sorted(rtype.subresources):
         body = SCALE if subresource == "scale" else kind_schema
         paths[f"{item}/{subresource}"] = {
             "parameters": [name_parameter, *scope_parameters, _pretty_parameter()],
-            "get": _operation(rtype, _Operation(
-                "get", "get", "read", f"read {subresource} of the specified {kind}", None, body, ok),
-                scope, subresource),
-            "put": _operation(rtype, _Operation(
-                "put", "put", "replace", f"replace {subresource} of the specified {kind}", body, body,
-                (("200", "OK"), ("201", "Created"))), scope, subresource),
-            "patch": _operation(rtype, _Operation(
-                "patch", "patch", "patch", f"partially update {subresource} of the specified {kind}", PATCH, body,
-                (("200", "OK"), ("201", "Created"))), scope, subresource),
+            "get": _operation(
+                rtype,
+                _Operation("get", "get", "read", f"read {subresource} of the specified {kind}", None, body, ok),
+                scope,
+                subresource,
+            ),
+            "put": _operation(
+                rtype,
+                _Operation(
+                    "put",
+                    "put",
+                    "replace",
+                    f"replace {subresource} of the specified {kind}",
+                    body,
+                    body,
+                    (("200", "OK"), ("201", "Created")),
+                ),
+                scope,
+                subresource,
+            ),
+            "patch": _operation(
+                rtype,
+                _Operation(
+                    "patch",
+                    "patch",
+                    "patch",
+                    f"partially update {subresource} of the specified {kind}",
+                    PATCH,
+                    body,
+                    (("200", "OK"), ("201", "Created")),
+                ),
+                scope,
+                subresource,
+            ),
         }
 
     if rtype.namespaced and "list" in verbs:
         paths[f"{prefix}/{rtype.plural}"] = {
             "parameters": [_pretty_parameter()],
-            "get": _operation(rtype, _Operation(
-                "get", "list", "list", f"list or watch objects of kind {kind}", None, list_schema, ok),
-                "", "", "ForAllNamespaces"),
+            "get": _operation(
+                rtype,
+                _Operation("get", "list", "list", f"list or watch objects of kind {kind}", None, list_schema, ok),
+                "",
+                "",
+                "ForAllNamespaces",
+            ),
         }
     return paths
 
@@ -710,8 +959,11 @@ def _kind_schemas(rtype: ResourceType) -> tuple[str, str, dict[str, JsonObject]]
     if rtype.from_crd:
         kind_name = _custom_resource_name(rtype, rtype.kind)
         list_name = _custom_resource_name(rtype, rtype.list_kind)
-        return kind_name, list_name, {kind_name: custom_resource_schema(rtype),
-                                      list_name: _custom_resource_list_schema(rtype)}
+        return (
+            kind_name,
+            list_name,
+            {kind_name: custom_resource_schema(rtype), list_name: _custom_resource_list_schema(rtype)},
+        )
     known = kind_definition_name(rtype)
     if known is not None:
         return known, known + "List", {}
@@ -719,8 +971,11 @@ def _kind_schemas(rtype: ResourceType) -> tuple[str, str, dict[str, JsonObject]]
     prefix = f"io.k8s.api.{rtype.group.removesuffix('.k8s.io') or 'core'}.{rtype.version}."
     kind_schema = {**_GENERIC_KIND, "x-kubernetes-group-version-kind": [_gvk(rtype)]}
     list_schema = {**_GENERIC_KIND, "x-kubernetes-group-version-kind": [_gvk(rtype, rtype.list_kind)]}
-    return prefix + rtype.kind, prefix + rtype.list_kind, {prefix + rtype.kind: kind_schema,
-                                                           prefix + rtype.list_kind: list_schema}
+    return (
+        prefix + rtype.kind,
+        prefix + rtype.list_kind,
+        {prefix + rtype.kind: kind_schema, prefix + rtype.list_kind: list_schema},
+    )
 
 
 def group_version_document(rtypes: Iterable[ResourceType]) -> JsonObject:
@@ -748,8 +1003,12 @@ def group_version_document(rtypes: Iterable[ResourceType]) -> JsonObject:
         "components": {
             "schemas": dict(sorted(schemas.items())),
             "securitySchemes": {
-                "BearerToken": {"type": "apiKey", "description": "Bearer Token authentication",
-                                "name": "authorization", "in": "header"}
+                "BearerToken": {
+                    "type": "apiKey",
+                    "description": "Bearer Token authentication",
+                    "name": "authorization",
+                    "in": "header",
+                }
             },
         },
         "security": [{"BearerToken": []}],
@@ -769,7 +1028,7 @@ def _served_group_versions(registry: Registry) -> dict[str, list[ResourceType]]:
 
 
 @functools.lru_cache(maxsize=64)
-def _builtin_document_bytes(rtypes: tuple[ResourceType, ...]) -> tuple[JsonObject, str]:
+def _builtin_document(rtypes: tuple[ResourceType, ...]) -> tuple[JsonObject, str]:
     """Built-in group/versions never change: build each document and its hash once."""
     document = group_version_document(rtypes)
     return document, content_hash(document)
@@ -784,7 +1043,7 @@ def _document_and_hash(rtypes: list[ResourceType]) -> tuple[JsonObject, str]:
     if any(rtype.from_crd for rtype in rtypes):
         document = group_version_document(rtypes)
         return document, content_hash(document)
-    return _builtin_document_bytes(tuple(rtypes))
+    return _builtin_document(tuple(rtypes))
 
 
 def v3_discovery(registry: Registry) -> JsonObject:
@@ -815,23 +1074,37 @@ def v2_document(registry: Registry) -> JsonObject:
             paths[path] = _v2_path_item(item)
         for name, schema in document["components"]["schemas"].items():
             definitions[name] = _v2_schema(schema)
+        for rtype in rtypes:
+            if rtype.from_crd:
+                definitions[_custom_resource_name(rtype, rtype.kind)] = custom_resource_schema_v2(rtype)
     return {
         "swagger": "2.0",
         "info": dict(OPENAPI_VERSION_INFO),
         "paths": dict(sorted(paths.items())),
         "definitions": dict(sorted(definitions.items())),
-        "securityDefinitions": {"BearerToken": {"type": "apiKey", "description": "Bearer Token authentication",
-                                                "name": "authorization", "in": "header"}},
+        "securityDefinitions": {
+            "BearerToken": {
+                "type": "apiKey",
+                "description": "Bearer Token authentication",
+                "name": "authorization",
+                "in": "header",
+            }
+        },
         "security": [{"BearerToken": []}],
     }
 
 
 def _v2_schema(schema: Any) -> Any:
-    """A v3 schema as Swagger 2.0 has it: refs under #/definitions, no nullable/anyOf/oneOf/not."""
+    """A v3 schema as Swagger 2.0 has it: refs under #/definitions, written as `$ref` + description."""
     if isinstance(schema, list):
         return [_v2_schema(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
+    all_of = schema.get("allOf")
+    if isinstance(all_of, list) and len(all_of) == 1 and "$ref" in all_of[0] and "properties" not in schema:
+        # v3 wraps a described reference in allOf; v2 (and kubectl's v2 parser) wants a plain $ref.
+        unwrapped = {key: value for key, value in schema.items() if key not in ("allOf", "default")}
+        return _v2_schema({**unwrapped, "$ref": all_of[0]["$ref"]})
     converted: JsonObject = {}
     for key, value in schema.items():
         if key in ("nullable", "anyOf", "oneOf", "not"):
@@ -844,11 +1117,83 @@ def _v2_schema(schema: Any) -> Any:
             converted[key] = _v2_schema(value)
         else:
             converted[key] = value
-    if schema.get("x-kubernetes-preserve-unknown-fields") is True and "x-kubernetes-group-version-kind" in schema:
-        # kubectl's v2 validation would reject unknown fields if the properties stayed.
-        return {key: converted[key] for key in ("type", "description", "x-kubernetes-group-version-kind")
-                if key in converted} | {"type": "object"}
     return converted
+
+
+# Value validations, which the v2 publication of CRD schemas strips (builder.Options.StripValueValidation).
+_VALUE_VALIDATIONS = frozenset(
+    {
+        "format",
+        "maximum",
+        "exclusiveMaximum",
+        "minimum",
+        "exclusiveMinimum",
+        "maxLength",
+        "minLength",
+        "pattern",
+        "maxItems",
+        "minItems",
+        "uniqueItems",
+        "multipleOf",
+        "enum",
+        "maxProperties",
+        "minProperties",
+        "required",
+        "allOf",
+        "oneOf",
+        "anyOf",
+        "not",
+    }
+)
+
+
+def _structural_v2(schema: Mapping[str, Any]) -> JsonObject:
+    """apiextensions' ToStructuralOpenAPIV2 after stripping value validations and nullable."""
+    out: JsonObject = {
+        key: copy.deepcopy(value)
+        for key, value in schema.items()
+        if key not in _VALUE_VALIDATIONS and key not in ("properties", "items", "additionalProperties")
+    }
+    preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
+    nullable = schema.get("nullable") is True
+    out.pop("nullable", None)
+    if not (preserve or nullable):
+        properties = schema.get("properties")
+        if isinstance(properties, dict):
+            out["properties"] = {
+                name: _structural_v2(child) for name, child in properties.items() if isinstance(child, dict)
+            }
+        items = schema.get("items")
+        if isinstance(items, dict):
+            out["items"] = _structural_v2(items)
+    additional = schema.get("additionalProperties")
+    if isinstance(additional, dict):
+        out["additionalProperties"] = _structural_v2(additional)
+    elif isinstance(additional, bool):
+        out["additionalProperties"] = additional
+    if nullable or (out.get("type") == "array" and "items" not in out) or (preserve and out.get("type") == "object"):
+        out.pop("type", None)
+    if out.get("x-kubernetes-embedded-resource") is True and not preserve:
+        properties = out.setdefault("properties", {})
+        properties["apiVersion"] = {"description": _API_VERSION_DESCRIPTION, "type": "string"}
+        properties["kind"] = {"description": _KIND_DESCRIPTION, "type": "string"}
+        properties["metadata"] = {"$ref": V2_REF + OBJECT_META, "description": _METADATA_DESCRIPTION}
+    return out
+
+
+def custom_resource_schema_v2(rtype: ResourceType) -> JsonObject:
+    """The v2 definition of a CRD kind: only `type: object` when unknown fields are kept at the root."""
+    schema = rtype.schema
+    if schema is None or schema.get("x-kubernetes-preserve-unknown-fields") is True:
+        definition: JsonObject = {"type": "object"}
+    else:
+        definition = _structural_v2(schema)
+        properties = definition.setdefault("properties", {})
+        properties["apiVersion"] = {"description": _API_VERSION_DESCRIPTION, "type": "string"}
+        properties["kind"] = {"description": _KIND_DESCRIPTION, "type": "string"}
+        properties["metadata"] = {"$ref": V2_REF + OBJECT_META, "description": _METADATA_DESCRIPTION}
+    definition["x-kubernetes-group-version-kind"] = [_gvk(rtype)]
+    return definition
 
 
 def _v2_path_item(item: JsonObject) -> JsonObject:
@@ -868,8 +1213,9 @@ def _v2_path_item(item: JsonObject) -> JsonObject:
         if body is not None:
             media_types = list(body["content"])
             schema = body["content"][media_types[0]]["schema"]
-            parameters.insert(0, {"name": "body", "in": "body", "required": body.get("required", False),
-                                  "schema": _v2_schema(schema)})
+            parameters.insert(
+                0, {"name": "body", "in": "body", "required": body.get("required", False), "schema": _v2_schema(schema)}
+            )
             v2_operation["consumes"] = media_types
         if parameters:
             v2_operation["parameters"] = parameters
@@ -896,6 +1242,254 @@ def _v2_parameter(parameter: JsonObject) -> JsonObject:
     converted = {key: value for key, value in parameter.items() if key != "schema"}
     converted.update(parameter.get("schema", {}))
     return converted
+
+
+# ------------------------------------------------------------------------------------------------------------
+# /openapi/v2 as protobuf (github.com/google/gnostic-models openapiv2.Document), which client-go asks for
+
+V2_PROTOBUF_REQUEST = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+def wants_v2_protobuf(accept: str) -> bool:
+    """Whether an Accept header asks /openapi/v2 for gnostic protobuf (client-go always does)."""
+    return any(clause.split(";")[0].strip() in (V2_PROTOBUF_REQUEST, V2_PROTOBUF) for clause in accept.split(","))
+
+
+def _varint(value: int) -> bytes:
+    value &= (1 << 64) - 1  # negative int64 values are sent as ten-byte two's complement
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (strings, bytes, embedded messages)."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _text(number: int, value: Any) -> bytes:
+    return _field(number, str(value).encode()) if value not in (None, "") else b""
+
+
+def _texts(number: int, values: Any) -> bytes:
+    if isinstance(values, str):
+        values = [values]
+    return b"".join(_field(number, str(v).encode()) for v in values or [])
+
+
+def _flag(number: int, value: Any) -> bytes:
+    return _varint(number << 3) + b"\x01" if value is True else b""
+
+
+def _integer(number: int, value: Any) -> bytes:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return b""
+    return _varint(number << 3) + _varint(int(value))
+
+
+def _double(number: int, value: Any) -> bytes:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return b""
+    return _varint(number << 3 | 1) + struct.pack("<d", float(value))
+
+
+def _any(number: int, value: Any) -> bytes:
+    """An openapi_v2.Any: gnostic keeps values it does not model as YAML text (JSON is YAML)."""
+    return _field(number, _text(2, json.dumps(value, separators=(",", ":"), sort_keys=True)))
+
+
+def _extensions(number: int, node: Mapping[str, Any]) -> bytes:
+    return b"".join(
+        _field(number, _text(1, key) + _any(2, value)) for key, value in node.items() if key.startswith("x-")
+    )
+
+
+def _schema_pb(schema: Mapping[str, Any]) -> bytes:
+    """openapi_v2.Schema."""
+    kind = schema.get("type")
+    out = [
+        _text(1, schema.get("$ref")),
+        _text(2, schema.get("format")),
+        _text(3, schema.get("title")),
+        _text(4, schema.get("description")),
+        _any(5, schema["default"]) if "default" in schema else b"",
+        _double(6, schema.get("multipleOf")),
+        _double(7, schema.get("maximum")),
+        _flag(8, schema.get("exclusiveMaximum")),
+        _double(9, schema.get("minimum")),
+        _flag(10, schema.get("exclusiveMinimum")),
+        _integer(11, schema.get("maxLength")),
+        _integer(12, schema.get("minLength")),
+        _text(13, schema.get("pattern")),
+        _integer(14, schema.get("maxItems")),
+        _integer(15, schema.get("minItems")),
+        _flag(16, schema.get("uniqueItems")),
+        _integer(17, schema.get("maxProperties")),
+        _integer(18, schema.get("minProperties")),
+        _texts(19, schema.get("required")),
+        b"".join(_any(20, value) for value in schema.get("enum") or []),
+    ]
+    additional = schema.get("additionalProperties")
+    if isinstance(additional, dict):
+        out.append(_field(21, _field(1, _schema_pb(additional))))
+    elif isinstance(additional, bool):  # a set oneof member is sent even when false
+        out.append(_field(21, _varint(2 << 3) + _varint(int(additional))))
+    if kind:
+        out.append(_field(22, _texts(1, kind)))
+    items = schema.get("items")
+    if isinstance(items, dict):
+        out.append(_field(23, _field(1, _schema_pb(items))))
+    elif isinstance(items, list):
+        out.append(_field(23, b"".join(_field(1, _schema_pb(item)) for item in items)))
+    out.extend(_field(24, _schema_pb(part)) for part in schema.get("allOf") or [])
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        out.append(
+            _field(
+                25,
+                b"".join(
+                    _field(1, _text(1, name) + _field(2, _schema_pb(child))) for name, child in properties.items()
+                ),
+            )
+        )
+    out.append(_flag(27, schema.get("readOnly")))
+    if "example" in schema:
+        out.append(_any(30, schema["example"]))
+    out.append(_extensions(31, schema))
+    return b"".join(out)
+
+
+def _parameter_pb(parameter: Mapping[str, Any]) -> bytes:
+    """openapi_v2.ParametersItem for a body, query or path parameter."""
+    where = parameter.get("in")
+    if where == "body":
+        body = (
+            _text(1, parameter.get("description"))
+            + _text(2, parameter.get("name"))
+            + _text(3, where)
+            + _flag(4, parameter.get("required"))
+            + _field(5, _schema_pb(parameter.get("schema") or {}))
+        )
+        return _field(1, _field(1, body))
+    common = _flag(1, parameter.get("required")) + _text(2, where) + _text(3, parameter.get("description"))
+    common += _text(4, parameter.get("name"))
+    if where == "path":  # PathParameterSubSchema: type 5, format 6, uniqueItems 19
+        sub = common + _text(5, parameter.get("type")) + _text(6, parameter.get("format"))
+        sub += _flag(19, parameter.get("uniqueItems"))
+        return _field(1, _field(2, _field(4, sub)))
+    # QueryParameterSubSchema: type 6, format 7, uniqueItems 20
+    sub = common + _text(6, parameter.get("type")) + _text(7, parameter.get("format"))
+    sub += _flag(20, parameter.get("uniqueItems"))
+    return _field(1, _field(2, _field(3, sub)))
+
+
+def _operation_pb(operation: Mapping[str, Any]) -> bytes:
+    responses = b"".join(
+        _field(
+            1,
+            _text(1, status)
+            + _field(
+                2,
+                _field(
+                    1,
+                    _text(1, response.get("description"))
+                    + (_field(2, _field(1, _schema_pb(response["schema"]))) if "schema" in response else b""),
+                ),
+            ),
+        )
+        for status, response in (operation.get("responses") or {}).items()
+    )
+    return b"".join(
+        [
+            _texts(1, operation.get("tags")),
+            _text(3, operation.get("description")),
+            _text(5, operation.get("operationId")),
+            _texts(6, operation.get("produces")),
+            _texts(7, operation.get("consumes")),
+            b"".join(_field(8, _parameter_pb(p)) for p in operation.get("parameters") or []),
+            _field(9, responses),
+            _texts(10, operation.get("schemes")),
+            _extensions(13, operation),
+        ]
+    )
+
+
+_PATH_ITEM_FIELDS = {"get": 2, "put": 3, "post": 4, "delete": 5, "options": 6, "head": 7, "patch": 8}
+
+
+def _path_item_pb(item: Mapping[str, Any]) -> bytes:
+    out = [
+        _field(number, _operation_pb(item[method])) for method, number in _PATH_ITEM_FIELDS.items() if method in item
+    ]
+    out.extend(_field(9, _parameter_pb(p)) for p in item.get("parameters") or [])
+    out.append(_extensions(10, item))
+    return b"".join(out)
+
+
+_V2_CACHE: dict[tuple[tuple[str, str], ...], bytes] = {}
+
+
+def v2_protobuf(registry: Registry) -> bytes:
+    """`/openapi/v2` encoded as gnostic's openapi_v2.Document, as kube-apiserver serves it to client-go.
+
+    Encoding takes a while, so the last few encodings are kept, keyed by the hashes of the v3 documents.
+    """
+    key = tuple(sorted((gv, entry["serverRelativeURL"]) for gv, entry in v3_discovery(registry)["paths"].items()))
+    cached = _V2_CACHE.get(key)
+    if cached is None:
+        cached = _encode_v2(v2_document(registry))
+        if len(_V2_CACHE) >= 4:
+            _V2_CACHE.pop(next(iter(_V2_CACHE)))
+        _V2_CACHE[key] = cached
+    return cached
+
+
+def _encode_v2(document: JsonObject) -> bytes:
+    info = document["info"]
+    paths = b"".join(
+        _field(2, _text(1, path) + _field(2, _path_item_pb(item))) for path, item in document["paths"].items()
+    )
+    definitions = b"".join(
+        _field(1, _text(1, name) + _field(2, _schema_pb(schema))) for name, schema in document["definitions"].items()
+    )
+    security_definitions = b"".join(
+        _field(
+            1,
+            _text(1, name)
+            + _field(
+                2,
+                _field(
+                    2,
+                    _text(1, item.get("type"))
+                    + _text(2, item.get("name"))
+                    + _text(3, item.get("in"))
+                    + _text(4, item.get("description")),
+                ),
+            ),
+        )
+        for name, item in document["securityDefinitions"].items()
+    )
+    security = b"".join(
+        _field(12, b"".join(_field(1, _text(1, name) + _field(2, _texts(1, scopes))) for name, scopes in item.items()))
+        for item in document["security"]
+    )
+    return b"".join(
+        [
+            _text(1, document["swagger"]),
+            _field(2, _text(1, info["title"]) + _text(2, info["version"])),
+            _field(8, paths),
+            _field(9, definitions),
+            security,
+            _field(13, security_definitions),
+        ]
+    )
 
 
 def document(registry: Registry, path: str) -> JsonObject | None:

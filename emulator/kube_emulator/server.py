@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, patching, tables
+from . import discovery, errors, openapi, patching, tables
 from .cluster import Cluster
 from .errors import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ApiError
 from .faults import Fault, FaultInjector
@@ -114,6 +114,9 @@ class ApiServer:
                 raise fault.error()
         path = request.path.rstrip("/") or "/"
         if request.method == "GET":
+            if path == "/openapi/v2" and openapi.wants_v2_protobuf(request.headers.get("Accept", "")):
+                body = openapi.v2_protobuf(self.cluster.registry)
+                return web.Response(body=body, headers={"Content-Type": openapi.V2_PROTOBUF})
             static = discovery.static_document(self.cluster.registry, path)
             if static is not None:
                 return _json_response(static)
@@ -208,8 +211,12 @@ class ApiServer:
                 )
             name = (body.get("metadata") or {}).get("name") or ""
             self._check_namespace_open(target.namespace, target.rtype, name)
+        dry_run = _dry_run(request)
+        if (body.get("metadata") or {}).get("resourceVersion") and not dry_run:
+            # etcd3's storage.ErrResourceVersionSetOnCreate, which kube-apiserver passes on as a bare 500.
+            raise ApiError(500, "resourceVersion should not be set on objects to be created", reason="")
         obj, warnings = self.cluster.store.create(
-            target.rtype, target.namespace, body, dry_run=_dry_run(request), strict=_strict(request)
+            target.rtype, target.namespace, body, dry_run=dry_run, strict=_strict(request)
         )
         warnings = _unless_ignored(request, warnings)
         return self._respond(request, target.rtype, obj, status=201, warnings=warnings)

@@ -11,7 +11,7 @@ import copy
 import ipaddress
 from typing import Any
 
-from . import errors, validation
+from . import errors, openapi, validation
 from .resources import JsonObject, ResourceType
 from .schema import CrdSchema, validate_crd_definition
 from .store import Hooks
@@ -92,6 +92,7 @@ class Strategies(Hooks):
         if rtype.from_crd:
             unknown = self._prune_and_default(rtype, obj)
         else:
+            unknown = openapi.prune_unknown_fields(rtype, obj)  # as decoding into the Go types does
             getattr(self, f"_create_{rtype.group.replace('.', '_')}_{rtype.plural}", _noop)(obj)
         return unknown
 
@@ -189,9 +190,7 @@ class Strategies(Hooks):
             return []
         if rtype.has_status:
             _carry_status(rtype, new, old)
-        unknown: list[str] = []
-        if rtype.from_crd:
-            unknown = self._prune_and_default(rtype, new)
+        unknown = self._prune_and_default(rtype, new) if rtype.from_crd else openapi.prune_unknown_fields(rtype, new)
         key = rtype.storage_key
         if key == ("", "namespaces"):
             new["spec"] = copy.deepcopy(old.get("spec", {}))

@@ -15,11 +15,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 import requests
 from kube_emulator.threaded import ThreadedEmulator
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
+
+# kubernetes>=37 types every model field as Optional; these tests check the values at run time, so they
+# use the client untyped.
+KubeApi = Any
+client: Any = kubernetes.client
+config: Any = kubernetes.config
 
 GROUP = "demo.example.com"
 DEADLINE = 10.0
@@ -31,7 +37,7 @@ CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
 
 @pytest.fixture
-def api(kubeconfig: Path) -> Iterator[client.ApiClient]:
+def api(kubeconfig: Path) -> Iterator[KubeApi]:
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     with client.ApiClient(configuration) as api_client:
@@ -39,22 +45,22 @@ def api(kubeconfig: Path) -> Iterator[client.ApiClient]:
 
 
 @pytest.fixture
-def core(api: client.ApiClient) -> client.CoreV1Api:
+def core(api: KubeApi) -> KubeApi:
     return client.CoreV1Api(api)
 
 
 @pytest.fixture
-def apps(api: client.ApiClient) -> client.AppsV1Api:
+def apps(api: KubeApi) -> KubeApi:
     return client.AppsV1Api(api)
 
 
 @pytest.fixture
-def custom(api: client.ApiClient) -> client.CustomObjectsApi:
+def custom(api: KubeApi) -> KubeApi:
     return client.CustomObjectsApi(api)
 
 
 @pytest.fixture
-def extensions(api: client.ApiClient) -> client.ApiextensionsV1Api:
+def extensions(api: KubeApi) -> KubeApi:
     return client.ApiextensionsV1Api(api)
 
 
@@ -84,9 +90,7 @@ class Raw:
         return self.request("PUT", path, json=body, **kwargs)
 
     def patch(self, path: str, body: Any, content_type: str, **kwargs: Any) -> requests.Response:
-        return self.request(
-            "PATCH", path, data=json.dumps(body), headers={"Content-Type": content_type}, **kwargs
-        )
+        return self.request("PATCH", path, data=json.dumps(body), headers={"Content-Type": content_type}, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -105,7 +109,7 @@ def eventually(check: Callable[[], Any], what: str, deadline: float = DEADLINE) 
 
 
 def status_of(error: ApiException) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(error.body)
+    body: dict[str, Any] = json.loads(error.body or "")
     assert body["kind"] == "Status"
     assert body["apiVersion"] == "v1"
     assert body["status"] == "Failure"
@@ -160,13 +164,13 @@ def widget_crd(
         "spec": {
             "group": GROUP,
             "scope": scope,
-            "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": f"{kind}List"},
+            "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
             "versions": [version],
         },
     }
 
 
-def install_crd(extensions: client.ApiextensionsV1Api, http: Raw, manifest: dict[str, Any]) -> None:
+def install_crd(extensions: KubeApi, http: Raw, manifest: dict[str, Any]) -> None:
     extensions.create_custom_resource_definition(manifest)
     plural = manifest["spec"]["names"]["plural"]
     eventually(
@@ -211,7 +215,7 @@ RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 # ---------------------------------------------------------------------------------------------- discovery
 
 
-def test_version_and_core_discovery(api: client.ApiClient, http: Raw) -> None:
+def test_version_and_core_discovery(api: KubeApi, http: Raw) -> None:
     version = client.VersionApi(api).get_code()
     assert (version.major, version.minor) == ("1", "32")
     assert version.git_version.startswith("v1.32.")
@@ -241,7 +245,7 @@ def test_version_and_core_discovery(api: client.ApiClient, http: Raw) -> None:
     assert (raw["kind"], raw["groupVersion"]) == ("APIResourceList", "v1")
 
 
-def test_group_discovery_lists_every_builtin_group(api: client.ApiClient, http: Raw) -> None:
+def test_group_discovery_lists_every_builtin_group(api: KubeApi, http: Raw) -> None:
     groups = {g.name: g for g in client.ApisApi(api).get_api_versions().groups}
     expected = {
         "apps": {"deployments": "Deployment", "replicasets": "ReplicaSet"},
@@ -276,8 +280,13 @@ def test_group_discovery_lists_every_builtin_group(api: client.ApiClient, http: 
 
 
 def test_unknown_paths_are_404(http: Raw) -> None:
-    for path in ("/apis/nope.example.com", "/apis/apps/v2", "/api/v2", "/api/v1/nonsense",
-                 "/apis/apps/v1/namespaces/default/nonsense"):
+    for path in (
+        "/apis/nope.example.com",
+        "/apis/apps/v2",
+        "/api/v2",
+        "/api/v1/nonsense",
+        "/apis/apps/v1/namespaces/default/nonsense",
+    ):
         answer = http.get(path)
         assert answer.status_code == 404, path
     cluster_scoped_in_namespace = http.get("/api/v1/namespaces/default/namespaces")
@@ -285,9 +294,7 @@ def test_unknown_paths_are_404(http: Raw) -> None:
     assert cluster_scoped_in_namespace.json()["reason"] == "NotFound"
 
 
-def test_crd_becomes_discoverable_and_servable_then_disappears(
-    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
-) -> None:
+def test_crd_becomes_discoverable_and_servable_then_disappears(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
     assert http.get(f"/apis/{GROUP}").status_code == 404
 
     created = extensions.create_custom_resource_definition(widget_crd())
@@ -336,12 +343,9 @@ def test_crd_becomes_discoverable_and_servable_then_disappears(
     assert custom.list_namespaced_custom_object(GROUP, "v1", "default", "widgets")["items"] == []
 
 
-def test_cluster_scoped_crd(extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi,
-                            http: Raw) -> None:
+def test_cluster_scoped_crd(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
     install_crd(extensions, http, widget_crd(scope="Cluster"))
-    assert {r["name"]: r["namespaced"] for r in http.get(f"/apis/{GROUP}/v1").json()["resources"]}[
-        "widgets"
-    ] is False
+    assert {r["name"]: r["namespaced"] for r in http.get(f"/apis/{GROUP}/v1").json()["resources"]}["widgets"] is False
     made = custom.create_cluster_custom_object(GROUP, "v1", "widgets", widget("global"))
     assert "namespace" not in made["metadata"]
     assert http.get(f"/apis/{GROUP}/v1/namespaces/default/widgets").status_code == 404
@@ -350,7 +354,7 @@ def test_cluster_scoped_crd(extensions: client.ApiextensionsV1Api, custom: clien
 # ---------------------------------------------------------------------------------------------- CRUD
 
 
-def test_namespaced_crud_with_system_metadata(core: client.CoreV1Api) -> None:
+def test_namespaced_crud_with_system_metadata(core: KubeApi) -> None:
     created = core.create_namespaced_config_map("default", configmap("settings", {"a": "1"}))
     metadata = created.metadata
     assert str(uuid.UUID(metadata.uid)) == metadata.uid
@@ -391,17 +395,36 @@ def test_system_fields_from_the_client_are_ignored(http: Raw) -> None:
     body = configmap("forged")
     body["metadata"].update(
         uid="11111111-1111-1111-1111-111111111111",
-        resourceVersion="999999",
         creationTimestamp="2001-01-01T00:00:00Z",
+        generation=7,
     )
     created = http.post("/api/v1/namespaces/default/configmaps", body).json()
     assert created["metadata"]["uid"] != "11111111-1111-1111-1111-111111111111"
     assert created["metadata"]["creationTimestamp"] != "2001-01-01T00:00:00Z"
     assert RFC3339.match(created["metadata"]["creationTimestamp"])
-    assert int(created["metadata"]["resourceVersion"]) < 999999
+    assert "generation" not in created["metadata"]
 
 
-def test_cluster_scoped_crud(api: client.ApiClient, http: Raw) -> None:
+def test_create_with_a_resource_version_is_refused(http: Raw) -> None:
+    body = configmap("copied")
+    body["metadata"]["resourceVersion"] = "42"
+    answer = http.post("/api/v1/namespaces/default/configmaps", body)
+    # etcd3 storage refuses it; kube-apiserver passes the plain error on as a 500 without a reason.
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "resourceVersion should not be set on objects to be created",
+        "code": 500,
+    }
+    assert http.get("/api/v1/namespaces/default/configmaps/copied").status_code == 404
+    # A dry run never reaches storage, so it does not notice.
+    assert http.post("/api/v1/namespaces/default/configmaps", body, params={"dryRun": "All"}).status_code == 201
+
+
+def test_cluster_scoped_crud(api: KubeApi, http: Raw) -> None:
     rbac = client.RbacAuthorizationV1Api(api)
     role = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -431,7 +454,7 @@ def test_cluster_scoped_crud(api: client.ApiClient, http: Raw) -> None:
     assert http.get("/apis/rbac.authorization.k8s.io/v1/namespaces/default/clusterroles/reader").status_code == 404
 
 
-def test_leases_round_trip_micro_time(api: client.ApiClient) -> None:
+def test_leases_round_trip_micro_time(api: KubeApi) -> None:
     leases = client.CoordinationV1Api(api)
     body = {
         "apiVersion": "coordination.k8s.io/v1",
@@ -449,7 +472,7 @@ def test_leases_round_trip_micro_time(api: client.ApiClient) -> None:
     assert [item.metadata.name for item in leases.list_lease_for_all_namespaces().items] == ["leader"]
 
 
-def test_resource_versions_come_from_one_global_counter(api: client.ApiClient, core: client.CoreV1Api) -> None:
+def test_resource_versions_come_from_one_global_counter(api: KubeApi, core: KubeApi) -> None:
     rbac = client.RbacAuthorizationV1Api(api)
     versions = [
         core.create_namespace({"metadata": {"name": "counted"}}).metadata.resource_version,
@@ -467,7 +490,7 @@ def test_resource_versions_come_from_one_global_counter(api: client.ApiClient, c
     assert list_version >= numbers[-1]
 
 
-def test_generation_follows_spec_changes_only(apps: client.AppsV1Api) -> None:
+def test_generation_follows_spec_changes_only(apps: KubeApi) -> None:
     created = apps.create_namespaced_deployment("default", deployment("web"))
     assert created.metadata.generation == 1
 
@@ -486,7 +509,7 @@ def test_generation_follows_spec_changes_only(apps: client.AppsV1Api) -> None:
     assert unchanged.metadata.generation == 2
 
 
-def test_generate_name(core: client.CoreV1Api, http: Raw) -> None:
+def test_generate_name(core: KubeApi, http: Raw) -> None:
     first = core.create_namespaced_config_map("default", {"metadata": {"generateName": "cfg-"}})
     second = core.create_namespaced_config_map("default", {"metadata": {"generateName": "cfg-"}})
     for made in (first, second):
@@ -499,7 +522,7 @@ def test_generate_name(core: client.CoreV1Api, http: Raw) -> None:
     assert nameless.json()["details"]["causes"][0]["field"] == "metadata.name"
 
 
-def test_no_op_update_keeps_resource_version(core: client.CoreV1Api) -> None:
+def test_no_op_update_keeps_resource_version(core: KubeApi) -> None:
     created = core.create_namespaced_config_map("default", configmap("same", {"k": "v"}))
     again = core.patch_namespaced_config_map("same", "default", {"data": {"k": "v"}})
     assert again.metadata.resource_version == created.metadata.resource_version
@@ -508,7 +531,7 @@ def test_no_op_update_keeps_resource_version(core: client.CoreV1Api) -> None:
 # ---------------------------------------------------------------------------------------------- conflicts
 
 
-def test_put_with_stale_resource_version_is_a_conflict(core: client.CoreV1Api) -> None:
+def test_put_with_stale_resource_version_is_a_conflict(core: KubeApi) -> None:
     original = core.create_namespaced_config_map("default", configmap("cm", {"v": "1"}))
     core.patch_namespaced_config_map("cm", "default", {"data": {"v": "2"}})
 
@@ -522,9 +545,7 @@ def test_put_with_stale_resource_version_is_a_conflict(core: client.CoreV1Api) -
     assert core.read_namespaced_config_map("cm", "default").data == {"v": "2"}
 
 
-def test_put_without_resource_version(
-    core: client.CoreV1Api, custom: client.CustomObjectsApi, extensions: client.ApiextensionsV1Api, http: Raw
-) -> None:
+def test_put_without_resource_version(core: KubeApi, custom: KubeApi, extensions: KubeApi, http: Raw) -> None:
     # Built-in kinds allow an unconditional update...
     core.create_namespaced_config_map("default", configmap("free", {"v": "1"}))
     replaced = core.replace_namespaced_config_map("free", "default", configmap("free", {"v": "2"}))
@@ -541,8 +562,7 @@ def test_put_without_resource_version(
         "Invalid",
     )
     assert body["message"] == (
-        f'Widget.{GROUP} "w" is invalid: metadata.resourceVersion: Invalid value: 0x0: '
-        "must be specified for an update"
+        f'Widget.{GROUP} "w" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update'
     )
     assert body["details"]["causes"] == [
         {
@@ -553,7 +573,7 @@ def test_put_without_resource_version(
     ]
 
 
-def test_uid_precondition_in_body(core: client.CoreV1Api) -> None:
+def test_uid_precondition_in_body(core: KubeApi) -> None:
     core.create_namespaced_config_map("default", configmap("cm"))
     forged = configmap("cm", {"x": "y"})
     forged["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000"
@@ -561,10 +581,37 @@ def test_uid_precondition_in_body(core: client.CoreV1Api) -> None:
     assert "Precondition failed: UID in precondition" in body["message"]
 
 
+def test_put_to_a_missing_object_or_the_wrong_name(core: KubeApi, http: Raw) -> None:
+    # ConfigMaps do not allow create-on-update: a PUT of a missing object is a 404.
+    missing = expect_api_error(
+        lambda: core.replace_namespaced_config_map("absent", "default", configmap("absent")), 404, "NotFound"
+    )
+    assert missing["message"] == 'configmaps "absent" not found'
+
+    core.create_namespaced_config_map("default", configmap("real"))
+    renamed = http.put("/api/v1/namespaces/default/configmaps/real", configmap("other"))
+    assert renamed.status_code == 400
+    assert renamed.json()["message"] == "the name of the object (other) does not match the name on the URL (real)"
+
+
+def test_delete_collection_with_a_selector(core: KubeApi, http: Raw) -> None:
+    for name, tier in (("a", "x"), ("b", "x"), ("c", "y")):
+        core.create_namespaced_config_map("default", configmap(name, labels={"tier": tier}))
+    # The answer is the list of what was deleted (the client would squeeze it into a V1Status).
+    deleted = http.request("DELETE", "/api/v1/namespaces/default/configmaps", params={"labelSelector": "tier=x"})
+    assert deleted.status_code == 200
+    assert deleted.json()["kind"] == "ConfigMapList"
+    assert sorted(item["metadata"]["name"] for item in deleted.json()["items"]) == ["a", "b"]
+    assert [cm.metadata.name for cm in core.list_namespaced_config_map("default").items] == ["c"]
+
+    core.delete_collection_namespaced_config_map("default")
+    assert core.list_namespaced_config_map("default").items == []
+
+
 # ---------------------------------------------------------------------------------------------- patches
 
 
-def test_merge_patch(core: client.CoreV1Api, http: Raw) -> None:
+def test_merge_patch(core: KubeApi, http: Raw) -> None:
     core.create_namespaced_config_map(
         "default", configmap("cm", {"keep": "1", "drop": "2"}, labels={"a": "1", "b": "2"})
     )
@@ -578,13 +625,12 @@ def test_merge_patch(core: client.CoreV1Api, http: Raw) -> None:
     assert patched["metadata"]["labels"] == {"a": "1", "c": "3"}
     assert patched["data"] == {"keep": "1", "new": "4"}
 
-    missing = http.patch("/api/v1/namespaces/default/configmaps/absent", {"data": {}},
-                         "application/merge-patch+json")
+    missing = http.patch("/api/v1/namespaces/default/configmaps/absent", {"data": {}}, "application/merge-patch+json")
     assert missing.status_code == 404
     assert missing.json()["message"] == 'configmaps "absent" not found'
 
 
-def test_json_patch_and_failed_test_operation(core: client.CoreV1Api, http: Raw) -> None:
+def test_json_patch_and_failed_test_operation(core: KubeApi, http: Raw) -> None:
     created = core.create_namespaced_config_map("default", configmap("cm", {"a": "1"}))
     rv = created.metadata.resource_version
     path = "/api/v1/namespaces/default/configmaps/cm"
@@ -619,8 +665,8 @@ def test_json_patch_and_failed_test_operation(core: client.CoreV1Api, http: Raw)
     assert removed.metadata.finalizers is None
 
 
-def test_strategic_merge_patch_merges_containers_and_env_by_name(apps: client.AppsV1Api) -> None:
-    containers = [
+def test_strategic_merge_patch_merges_containers_and_env_by_name(apps: KubeApi) -> None:
+    containers: list[dict[str, Any]] = [
         {"name": "main", "image": "app:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
         {"name": "sidecar", "image": "proxy:1"},
     ]
@@ -630,8 +676,11 @@ def test_strategic_merge_patch_merges_containers_and_env_by_name(apps: client.Ap
             "template": {
                 "spec": {
                     "containers": [
-                        {"name": "main", "image": "app:2", "env": [{"name": "B", "value": "20"},
-                                                                    {"name": "C", "value": "3"}]},
+                        {
+                            "name": "main",
+                            "image": "app:2",
+                            "env": [{"name": "B", "value": "20"}, {"name": "C", "value": "3"}],
+                        },
                     ]
                 }
             }
@@ -651,13 +700,12 @@ def test_strategic_merge_patch_merges_containers_and_env_by_name(apps: client.Ap
     assert [c.name for c in trimmed.spec.template.spec.containers] == ["main"]
 
 
-def test_strategic_merge_patch_is_refused_for_custom_resources(
-    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
-) -> None:
+def test_strategic_merge_patch_is_refused_for_custom_resources(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
     install_crd(extensions, http, widget_crd())
     custom.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w"))
     answer = http.patch(
-        f"/apis/{GROUP}/v1/namespaces/default/widgets/w", {"spec": {"size": 2}},
+        f"/apis/{GROUP}/v1/namespaces/default/widgets/w",
+        {"spec": {"size": 2}},
         "application/strategic-merge-patch+json",
     )
     assert answer.status_code == 415
@@ -668,7 +716,7 @@ def test_strategic_merge_patch_is_refused_for_custom_resources(
 # ---------------------------------------------------------------------------------------------- dry run
 
 
-def test_dry_run_changes_nothing(core: client.CoreV1Api) -> None:
+def test_dry_run_changes_nothing(core: KubeApi) -> None:
     before = int(core.list_namespaced_config_map("default").metadata.resource_version)
     preview = core.create_namespaced_config_map("default", configmap("ghost", {"a": "1"}), dry_run="All")
     assert preview.metadata.name == "ghost"
@@ -687,7 +735,7 @@ def test_dry_run_changes_nothing(core: client.CoreV1Api) -> None:
 # ---------------------------------------------------------------------------------------------- errors
 
 
-def test_status_bodies_of_common_errors(core: client.CoreV1Api, http: Raw) -> None:
+def test_status_bodies_of_common_errors(core: KubeApi, http: Raw) -> None:
     missing = expect_api_error(lambda: core.read_namespaced_config_map("nope", "default"), 404, "NotFound")
     assert missing["message"] == 'configmaps "nope" not found'
     assert missing["details"] == {"name": "nope", "kind": "configmaps"}
@@ -716,22 +764,25 @@ def test_status_bodies_of_common_errors(core: client.CoreV1Api, http: Raw) -> No
     assert bad_selector.status_code == 400
     assert bad_selector.json()["reason"] == "BadRequest"
 
-    wrong_kind = http.post("/api/v1/namespaces/default/configmaps", {"apiVersion": "v1", "kind": "Secret",
-                                                                     "metadata": {"name": "x"}})
+    wrong_kind = http.post(
+        "/api/v1/namespaces/default/configmaps", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}
+    )
     assert wrong_kind.status_code == 400
     assert wrong_kind.json()["reason"] == "BadRequest"
 
-    not_json = http.request("POST", "/api/v1/namespaces/default/configmaps", data=b"{not json",
-                            headers={"Content-Type": "application/json"})
+    not_json = http.request(
+        "POST", "/api/v1/namespaces/default/configmaps", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert not_json.status_code == 400
 
 
-def test_gone_after_compaction_is_a_status(core: client.CoreV1Api, http: Raw) -> None:
+def test_gone_after_compaction_is_a_status(core: KubeApi, http: Raw) -> None:
     old = core.create_namespaced_config_map("default", configmap("old")).metadata.resource_version
     core.create_namespaced_config_map("default", configmap("new"))
     assert http.post("/_emulator/compact", {}).status_code == 200
-    answer = http.get("/api/v1/namespaces/default/configmaps",
-                      params={"watch": "true", "resourceVersion": old, "timeoutSeconds": "2"})
+    answer = http.get(
+        "/api/v1/namespaces/default/configmaps", params={"watch": "true", "resourceVersion": old, "timeoutSeconds": "2"}
+    )
     assert answer.status_code == 200
     event = json.loads(answer.text.splitlines()[0])
     assert event["type"] == "ERROR"
@@ -741,7 +792,7 @@ def test_gone_after_compaction_is_a_status(core: client.CoreV1Api, http: Raw) ->
     assert event["object"]["message"].startswith(f"too old resource version: {old} (")
 
 
-def test_creating_in_a_missing_namespace_is_404(core: client.CoreV1Api) -> None:
+def test_creating_in_a_missing_namespace_is_404(core: KubeApi) -> None:
     body = expect_api_error(lambda: core.create_namespaced_config_map("nowhere", configmap("cm")), 404, "NotFound")
     assert body["message"] == 'namespaces "nowhere" not found'
     assert body["details"] == {"name": "nowhere", "kind": "namespaces"}
@@ -760,7 +811,7 @@ def test_namespace_mismatch_between_body_and_path(http: Raw) -> None:
 # ---------------------------------------------------------------------------------------------- status
 
 
-def test_status_subresource_isolates_status_and_spec(core: client.CoreV1Api, http: Raw) -> None:
+def test_status_subresource_isolates_status_and_spec(core: KubeApi, http: Raw) -> None:
     # A Service: no controller of the emulator writes its status, so every change here is ours.
     ingress = {"loadBalancer": {"ingress": [{"ip": "203.0.113.9"}]}}
     body = {"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}, "status": ingress}
@@ -768,8 +819,9 @@ def test_status_subresource_isolates_status_and_spec(core: client.CoreV1Api, htt
     assert created.status.load_balancer.ingress is None  # status from a create is dropped
 
     path = "/api/v1/namespaces/default/services/svc"
-    through_main = http.patch(path, {"status": ingress, "metadata": {"labels": {"x": "y"}}},
-                              "application/merge-patch+json").json()
+    through_main = http.patch(
+        path, {"status": ingress, "metadata": {"labels": {"x": "y"}}}, "application/merge-patch+json"
+    ).json()
     assert through_main["status"] == {"loadBalancer": {}}
     assert through_main["metadata"]["labels"] == {"x": "y"}
 
@@ -787,9 +839,7 @@ def test_status_subresource_isolates_status_and_spec(core: client.CoreV1Api, htt
     assert replaced.status.load_balancer.ingress[0].ip == "203.0.113.9"
 
 
-def test_custom_resource_status_subresource(
-    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
-) -> None:
+def test_custom_resource_status_subresource(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
     install_crd(extensions, http, widget_crd())
     created = custom.create_namespaced_custom_object(
         GROUP, "v1", "default", "widgets", widget("w", status={"phase": "forged"})
@@ -825,9 +875,7 @@ def test_custom_resource_status_subresource(
     assert stored["metadata"]["labels"] == {"l": "v"}  # a /status write changes only the status
 
 
-def test_custom_resource_without_status_subresource(
-    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
-) -> None:
+def test_custom_resource_without_status_subresource(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
     install_crd(extensions, http, widget_crd(status_subresource=False))
     assert "widgets/status" not in [r["name"] for r in http.get(f"/apis/{GROUP}/v1").json()["resources"]]
     created = custom.create_namespaced_custom_object(
@@ -847,14 +895,10 @@ def test_custom_resource_without_status_subresource(
 # ---------------------------------------------------------------------------------------------- CRD schemas
 
 
-def test_schema_validation_reports_the_field_path(
-    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
-) -> None:
+def test_schema_validation_reports_the_field_path(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
     install_crd(extensions, http, widget_crd())
     body = expect_api_error(
-        lambda: custom.create_namespaced_custom_object(
-            GROUP, "v1", "default", "widgets", widget("w", {"size": "big"})
-        ),
+        lambda: custom.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w", {"size": "big"})),
         422,
         "Invalid",
     )
@@ -882,9 +926,7 @@ def test_schema_validation_reports_the_field_path(
     assert custom.list_namespaced_custom_object(GROUP, "v1", "default", "widgets")["items"] == []
 
 
-def test_schema_defaulting_and_pruning(
-    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
-) -> None:
+def test_schema_defaulting_and_pruning(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
     install_crd(extensions, http, widget_crd())
     spec = {"size": 2, "unknown": "dropped", "free": {"anything": {"goes": [1, 2]}}}
     created = custom.create_namespaced_custom_object(
@@ -900,9 +942,7 @@ def test_schema_defaulting_and_pruning(
     assert explicit["spec"]["color"] == "red"
 
 
-def test_unknown_fields_warn_or_fail_with_field_validation(
-    extensions: client.ApiextensionsV1Api, http: Raw
-) -> None:
+def test_unknown_fields_warn_or_fail_with_field_validation(extensions: KubeApi, http: Raw) -> None:
     install_crd(extensions, http, widget_crd())
     path = f"/apis/{GROUP}/v1/namespaces/default/widgets"
 
@@ -925,9 +965,7 @@ def test_unknown_fields_warn_or_fail_with_field_validation(
     assert "Warning" not in clean.headers
 
 
-def test_cel_validation_rule_rejects_a_bad_object(
-    extensions: client.ApiextensionsV1Api, custom: client.CustomObjectsApi, http: Raw
-) -> None:
+def test_cel_validation_rule_rejects_a_bad_object(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
     spec_schema = {
         "type": "object",
         "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}},
@@ -947,8 +985,7 @@ def test_cel_validation_rule_rejects_a_bad_object(
         "Invalid",
     )
     assert body["details"]["causes"] == [
-        {"reason": "FieldValueInvalid", "message": 'Invalid value: "object": min must not exceed max',
-         "field": "spec"}
+        {"reason": "FieldValueInvalid", "message": 'Invalid value: "object": min must not exceed max', "field": "spec"}
     ]
 
     good["spec"]["min"] = 5
@@ -959,7 +996,7 @@ def test_cel_validation_rule_rejects_a_bad_object(
     )
 
 
-def test_invalid_crd_is_rejected(extensions: client.ApiextensionsV1Api) -> None:
+def test_invalid_crd_is_rejected(extensions: KubeApi) -> None:
     manifest = widget_crd()
     manifest["metadata"]["name"] = "wrong.example.com"
     body = expect_api_error(lambda: extensions.create_custom_resource_definition(manifest), 422, "Invalid")

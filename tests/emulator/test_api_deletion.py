@@ -8,18 +8,24 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 import requests
 from kube_emulator.threaded import ThreadedEmulator
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
+
+# kubernetes>=37 types every model field as Optional; these tests check the values at run time, so they
+# use the client untyped.
+KubeApi = Any
+client: Any = kubernetes.client
+config: Any = kubernetes.config
 
 DEADLINE = 10.0
 HOLD = "example.com/hold"
 
 
 @pytest.fixture
-def core(kubeconfig: Path) -> Iterator[client.CoreV1Api]:
+def core(kubeconfig: Path) -> Iterator[KubeApi]:
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     with client.ApiClient(configuration) as api_client:
@@ -27,7 +33,7 @@ def core(kubeconfig: Path) -> Iterator[client.CoreV1Api]:
 
 
 @pytest.fixture
-def apps(kubeconfig: Path) -> Iterator[client.AppsV1Api]:
+def apps(kubeconfig: Path) -> Iterator[KubeApi]:
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     with client.ApiClient(configuration) as api_client:
@@ -55,8 +61,11 @@ def gone(read: Callable[[], Any]) -> bool:
     return False
 
 
-def configmap(name: str, finalizers: list[str] | None = None, owners: list[dict[str, Any]] | None = None,
-              ) -> dict[str, Any]:
+def configmap(
+    name: str,
+    finalizers: list[str] | None = None,
+    owners: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name}
     if finalizers:
         metadata["finalizers"] = finalizers
@@ -66,18 +75,23 @@ def configmap(name: str, finalizers: list[str] | None = None, owners: list[dict[
 
 
 def owner_ref(owner: Any, block: bool = False) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "name": owner.metadata.name, "uid": owner.metadata.uid,
-            "blockOwnerDeletion": block}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": owner.metadata.name,
+        "uid": owner.metadata.uid,
+        "blockOwnerDeletion": block,
+    }
 
 
-def read_cm(core: client.CoreV1Api, name: str, namespace: str = "default") -> Callable[[], Any]:
+def read_cm(core: KubeApi, name: str, namespace: str = "default") -> Callable[[], Any]:
     return lambda: core.read_namespaced_config_map(name, namespace)
 
 
 # ---------------------------------------------------------------------------------------------- finalizers
 
 
-def test_finalizers_hold_an_object_until_the_last_is_removed(core: client.CoreV1Api) -> None:
+def test_finalizers_hold_an_object_until_the_last_is_removed(core: KubeApi) -> None:
     created = core.create_namespaced_config_map("default", configmap("held", [HOLD, "example.com/second"]))
 
     marked = core.delete_namespaced_config_map("held", "default")
@@ -95,26 +109,35 @@ def test_finalizers_hold_an_object_until_the_last_is_removed(core: client.CoreV1
     assert again["metadata"]["resourceVersion"] == marked["metadata"]["resourceVersion"]
 
     # Other changes are still allowed, and the client cannot take the deletionTimestamp away.
-    relabelled = core.patch_namespaced_config_map("held", "default",
-                                                  {"metadata": {"labels": {"a": "b"}, "deletionTimestamp": None}})
+    relabelled = core.patch_namespaced_config_map(
+        "held", "default", {"metadata": {"labels": {"a": "b"}, "deletionTimestamp": None}}
+    )
     assert relabelled.metadata.labels == {"a": "b"}
     assert relabelled.metadata.deletion_timestamp == stored.metadata.deletion_timestamp
 
-    core.patch_namespaced_config_map("held", "default", {"metadata": {"finalizers": ["example.com/second"]}})
+    # A strategic merge patch merges finalizer lists (patchStrategy "merge"); a merge patch replaces them.
+    merged = core.patch_namespaced_config_map("held", "default", {"metadata": {"finalizers": ["example.com/second"]}})
+    assert merged.metadata.finalizers == [HOLD, "example.com/second"]
+    core.patch_namespaced_config_map(
+        "held",
+        "default",
+        {"metadata": {"finalizers": ["example.com/second"]}},
+        _content_type="application/merge-patch+json",
+    )
     assert core.read_namespaced_config_map("held", "default").metadata.finalizers == ["example.com/second"]
 
     core.patch_namespaced_config_map("held", "default", {"metadata": {"finalizers": None}})
     assert gone(read_cm(core, "held"))
 
 
-def test_no_new_finalizers_while_deleting(core: client.CoreV1Api) -> None:
+def test_no_new_finalizers_while_deleting(core: KubeApi) -> None:
     core.create_namespaced_config_map("default", configmap("held", [HOLD]))
     core.delete_namespaced_config_map("held", "default")
 
     with pytest.raises(ApiException) as caught:
         core.patch_namespaced_config_map("held", "default", {"metadata": {"finalizers": [HOLD, "example.com/new"]}})
     assert caught.value.status == 422
-    body = json.loads(caught.value.body)
+    body = json.loads(caught.value.body or "")
     assert body["reason"] == "Invalid"
     assert body["details"]["causes"] == [
         {
@@ -127,13 +150,15 @@ def test_no_new_finalizers_while_deleting(core: client.CoreV1Api) -> None:
     assert core.read_namespaced_config_map("held", "default").metadata.finalizers == [HOLD]
 
 
-def test_deletion_bumps_generation_of_kinds_that_track_it(apps: client.AppsV1Api) -> None:
+def test_deletion_bumps_generation_of_kinds_that_track_it(apps: KubeApi) -> None:
     body = {
         "metadata": {"name": "web", "finalizers": [HOLD]},
         "spec": {
             "selector": {"matchLabels": {"app": "web"}},
-            "template": {"metadata": {"labels": {"app": "web"}},
-                         "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+            },
         },
     }
     assert apps.create_namespaced_deployment("default", body).metadata.generation == 1
@@ -143,14 +168,12 @@ def test_deletion_bumps_generation_of_kinds_that_track_it(apps: client.AppsV1Api
     assert gone(lambda: apps.read_namespaced_deployment("web", "default"))
 
 
-def test_delete_preconditions(core: client.CoreV1Api) -> None:
+def test_delete_preconditions(core: KubeApi) -> None:
     created = core.create_namespaced_config_map("default", configmap("cm"))
     with pytest.raises(ApiException) as caught:
-        core.delete_namespaced_config_map(
-            "cm", "default", body={"preconditions": {"resourceVersion": "1"}}
-        )
+        core.delete_namespaced_config_map("cm", "default", body={"preconditions": {"resourceVersion": "1"}})
     assert caught.value.status == 409
-    assert json.loads(caught.value.body)["message"] == (
+    assert json.loads(caught.value.body or "")["message"] == (
         'Operation cannot be fulfilled on configmaps "cm": Precondition failed: ResourceVersion in precondition: 1, '
         f"ResourceVersion in object meta: {created.metadata.resource_version}"
     )
@@ -161,7 +184,7 @@ def test_delete_preconditions(core: client.CoreV1Api) -> None:
 # ---------------------------------------------------------------------------------------------- garbage collection
 
 
-def test_background_deletion_collects_dependents(core: client.CoreV1Api) -> None:
+def test_background_deletion_collects_dependents(core: KubeApi) -> None:
     owner = core.create_namespaced_config_map("default", configmap("owner"))
     core.create_namespaced_config_map("default", configmap("child-1", owners=[owner_ref(owner)]))
     core.create_namespaced_config_map("default", configmap("child-2", owners=[owner_ref(owner, block=True)]))
@@ -186,7 +209,7 @@ def test_background_deletion_collects_dependents(core: client.CoreV1Api) -> None
     assert shared.metadata.owner_references[0].name == "other-owner"
 
 
-def test_foreground_deletion_waits_for_blocking_dependents(core: client.CoreV1Api) -> None:
+def test_foreground_deletion_waits_for_blocking_dependents(core: KubeApi) -> None:
     owner = core.create_namespaced_config_map("default", configmap("owner"))
     core.create_namespaced_config_map("default", configmap("free", owners=[owner_ref(owner, block=True)]))
     core.create_namespaced_config_map(
@@ -211,7 +234,7 @@ def test_foreground_deletion_waits_for_blocking_dependents(core: client.CoreV1Ap
     eventually(lambda: gone(read_cm(core, "owner")), "the owner to go after its dependents")
 
 
-def test_orphan_deletion_keeps_dependents(core: client.CoreV1Api) -> None:
+def test_orphan_deletion_keeps_dependents(core: KubeApi) -> None:
     owner = core.create_namespaced_config_map("default", configmap("owner"))
     core.create_namespaced_config_map("default", configmap("child", owners=[owner_ref(owner)]))
 
@@ -221,9 +244,13 @@ def test_orphan_deletion_keeps_dependents(core: client.CoreV1Api) -> None:
     assert not child.metadata.owner_references
 
 
-def test_dependent_of_a_missing_owner_is_collected(core: client.CoreV1Api) -> None:
-    phantom = {"apiVersion": "v1", "kind": "ConfigMap", "name": "never-existed",
-               "uid": "6b1d8a3e-0000-4000-8000-000000000000"}
+def test_dependent_of_a_missing_owner_is_collected(core: KubeApi) -> None:
+    phantom = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "never-existed",
+        "uid": "6b1d8a3e-0000-4000-8000-000000000000",
+    }
     core.create_namespaced_config_map("default", configmap("orphaned", owners=[phantom]))
     eventually(lambda: gone(read_cm(core, "orphaned")), "a dependent of a missing owner to be collected")
 
@@ -232,7 +259,7 @@ def test_dependent_of_a_missing_owner_is_collected(core: client.CoreV1Api) -> No
 
 
 def test_namespace_deletion_empties_it_then_removes_it(
-    core: client.CoreV1Api, apps: client.AppsV1Api, emulator: ThreadedEmulator
+    core: KubeApi, apps: KubeApi, emulator: ThreadedEmulator
 ) -> None:
     core.create_namespace({"metadata": {"name": "doomed"}})
     core.create_namespaced_config_map("doomed", configmap("cm"))
@@ -244,8 +271,10 @@ def test_namespace_deletion_empties_it_then_removes_it(
             "metadata": {"name": "web"},
             "spec": {
                 "selector": {"matchLabels": {"app": "web"}},
-                "template": {"metadata": {"labels": {"app": "web"}},
-                             "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+                },
             },
         },
     )
@@ -259,7 +288,7 @@ def test_namespace_deletion_empties_it_then_removes_it(
     with pytest.raises(ApiException) as caught:
         core.create_namespaced_config_map("doomed", configmap("late"))
     assert caught.value.status == 403
-    body = json.loads(caught.value.body)
+    body = json.loads(caught.value.body or "")
     assert body["reason"] == "Forbidden"
     assert body["message"] == (
         'configmaps "late" is forbidden: unable to create new content in namespace doomed '
@@ -268,15 +297,20 @@ def test_namespace_deletion_empties_it_then_removes_it(
     assert body["details"]["name"] == "late"
     assert body["details"]["kind"] == "configmaps"
     assert body["details"]["causes"] == [
-        {"reason": "NamespaceTerminating", "message": "namespace doomed is being terminated",
-         "field": "metadata.namespace"}
+        {
+            "reason": "NamespaceTerminating",
+            "message": "namespace doomed is being terminated",
+            "field": "metadata.namespace",
+        }
     ]
 
     eventually(
-        lambda: gone(read_cm(core, "cm", "doomed"))
-        and not core.list_namespaced_secret("doomed").items
-        and not apps.list_namespaced_deployment("doomed").items
-        and not core.list_namespaced_pod("doomed").items,
+        lambda: (
+            gone(read_cm(core, "cm", "doomed"))
+            and not core.list_namespaced_secret("doomed").items
+            and not apps.list_namespaced_deployment("doomed").items
+            and not core.list_namespaced_pod("doomed").items
+        ),
         "the namespace to be emptied",
     )
     # An object with a finalizer holds the namespace in Terminating, and says so in its conditions.
@@ -303,7 +337,7 @@ def test_namespace_deletion_empties_it_then_removes_it(
     assert raw.status_code == 201
 
 
-def test_namespace_finalize_subresource(core: client.CoreV1Api) -> None:
+def test_namespace_finalize_subresource(core: KubeApi) -> None:
     core.create_namespace({"metadata": {"name": "stuck"}})
     core.create_namespaced_config_map("stuck", configmap("held", [HOLD]))
     core.delete_namespace("stuck")
