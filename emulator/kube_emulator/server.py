@@ -244,6 +244,8 @@ class ApiServer:
     async def _patch(self, request: web.Request, target: Target) -> web.StreamResponse:
         assert target.name is not None
         content_type = request.content_type
+        if content_type not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH):
+            raise errors.unsupported_media_type(custom_resource=target.rtype.from_crd)
         raw = await request.read()
         try:
             patch = json.loads(raw or b"null")
@@ -254,12 +256,10 @@ class ApiServer:
             patched = patching.merge_patch(current, patch)
         elif content_type == JSON_PATCH:
             patched = patching.json_patch(current, patch)
-        elif content_type == STRATEGIC_PATCH:
-            if target.rtype.from_crd:
-                raise errors.unsupported_media_type(custom_resource=True)
-            patched = patching.strategic_merge_patch(current, patch, target.rtype.kind)
+        elif target.rtype.from_crd:  # strategic merge patch needs the patch metadata of a built-in kind
+            raise errors.unsupported_media_type(custom_resource=True)
         else:
-            raise errors.unsupported_media_type(custom_resource=target.rtype.from_crd)
+            patched = patching.strategic_merge_patch(current, patch, target.rtype.kind)
         obj, warnings = self.cluster.store.update(
             target.rtype,
             target.namespace,

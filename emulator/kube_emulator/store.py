@@ -265,6 +265,7 @@ class Store:
             metadata.pop("generation", None)
         obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
         warnings = _unknown_fields(rtype, self.hooks.prepare_create(rtype, obj), strict)
+        _drop_empty_metadata(obj)
         self.hooks.validate(rtype, obj, None)
         key = self._key(rtype, namespace, metadata["name"])
         if key in self._bucket(rtype):
@@ -347,6 +348,7 @@ class Store:
         new["apiVersion"], new["kind"] = rtype.api_version, rtype.kind
         old = self._present(rtype, stored)
         warnings = _unknown_fields(rtype, self.hooks.prepare_update(rtype, new, old, subresource), strict)
+        _drop_empty_metadata(new)
         if "generation" in old_meta:
             generation = int(old_meta["generation"])
             if self.hooks.spec_changed(rtype, new, old):
@@ -502,6 +504,14 @@ class Store:
         """Forget every object of a group/resource (its CRD is gone)."""
         self._objects.pop(storage_key, None)
         self.end_watches(storage_key)
+
+
+def _drop_empty_metadata(obj: JsonObject) -> None:
+    """ObjectMeta's empty maps and lists are `omitempty`: a real server never stores or returns them."""
+    metadata = obj.get("metadata", {})
+    for key in ("labels", "annotations", "finalizers", "ownerReferences", "managedFields"):
+        if key in metadata and not metadata[key]:
+            del metadata[key]
 
 
 def _go_strings(values: list[str]) -> str:

@@ -375,9 +375,7 @@ def test_namespace_conditions_keep_transition_times_unless_status_flips() -> Non
 # ------------------------------------------------------------------------------------------- CRDs
 
 
-def widget_crd(
-    kind: str = "Widget", plural: str = "widgets", short_names: tuple[str, ...] = ("wd",)
-) -> JsonObject:
+def widget_crd(kind: str = "Widget", plural: str = "widgets", short_names: tuple[str, ...] = ("wd",)) -> JsonObject:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -399,9 +397,7 @@ def widget_crd(
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "properties": {
-                                "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                            },
+                            "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
                         }
                     },
                 }
@@ -641,9 +637,7 @@ async def test_template_change_rolls_out_a_new_replica_set(make: Factory) -> Non
     await eventually(controllers, lambda: available(cluster))
     [first_pod] = pods(cluster)
 
-    update_spec(
-        cluster, "web", lambda spec: spec["template"]["spec"]["containers"][0].update(image="nginx:1.28")
-    )
+    update_spec(cluster, "web", lambda spec: spec["template"]["spec"]["containers"][0].update(image="nginx:1.28"))
     await controllers.wait_idle()
 
     old, new = replica_sets(cluster)
@@ -763,9 +757,7 @@ async def test_foreground_deletion_of_a_deployment_goes_through_its_pods(make: F
     create(cluster, "deployments", deployment(replicas=2))
     await controllers.wait_idle()
     order: list[str] = []
-    cluster.store.subscribe(
-        lambda change: order.append(change.object["kind"]) if change.type == DELETED else None
-    )
+    cluster.store.subscribe(lambda change: order.append(change.object["kind"]) if change.type == DELETED else None)
 
     cluster.store.delete(rt(cluster, "deployments"), "default", "web", propagation="Foreground")
     await controllers.wait_idle()
@@ -798,9 +790,7 @@ async def test_recreate_strategy_removes_old_pods_before_creating_new_ones(make:
         )
     )
 
-    update_spec(
-        cluster, "web", lambda spec: spec["template"]["spec"]["containers"][0].update(image="nginx:1.28")
-    )
+    update_spec(cluster, "web", lambda spec: spec["template"]["spec"]["containers"][0].update(image="nginx:1.28"))
     await controllers.wait_idle()
 
     assert created_images == ["nginx:1.28", "nginx:1.28"]

@@ -86,9 +86,7 @@ def test_merge_patch_merges_objects_deletes_nulls_and_replaces_arrays() -> None:
 
 
 def test_merge_patch_prunes_nulls_from_added_values() -> None:
-    result = merge_patch(
-        {"spec": {"old": 1}}, {"spec": {"new": {"a": None, "b": 1}, "list": [{"x": None}, None]}}
-    )
+    result = merge_patch({"spec": {"old": 1}}, {"spec": {"new": {"a": None, "b": 1}, "list": [{"x": None}, None]}})
     assert result == {"spec": {"old": 1, "new": {"b": 1}, "list": [{}, None]}}
 
 
@@ -111,13 +109,11 @@ def test_merge_patch_does_not_mutate_or_alias_its_inputs() -> None:
         (None, "Invalid JSON Patch"),
         (
             ["a"],
-            "error decoding patch: json: cannot unmarshal array into Go value of type "
-            "map[string]interface {}",
+            "error decoding patch: json: cannot unmarshal array into Go value of type map[string]interface {}",
         ),
         (
             "a",
-            "error decoding patch: json: cannot unmarshal string into Go value of type "
-            "map[string]interface {}",
+            "error decoding patch: json: cannot unmarshal string into Go value of type map[string]interface {}",
         ),
     ],
 )
@@ -196,8 +192,7 @@ def test_json_patch_add_without_value_writes_null() -> None:
     [
         (
             {"op": "add"},
-            "error decoding patch: json: cannot unmarshal object into Go value of type "
-            "[]handlers.jsonPatchOp",
+            "error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp",
         ),
         (
             ["add"],
@@ -205,8 +200,7 @@ def test_json_patch_add_without_value_writes_null() -> None:
         ),
         (
             [{"op": "add", "path": 3, "value": 1}],
-            "error decoding patch: json: cannot unmarshal number into Go struct field "
-            "jsonPatchOp.path of type string",
+            "error decoding patch: json: cannot unmarshal number into Go struct field jsonPatchOp.path of type string",
         ),
     ],
 )
@@ -341,9 +335,7 @@ def test_smp_status_conditions_merge_by_type() -> None:
         }
     }
     for kind in ("Deployment", "ReplicaSet", "Pod", "Namespace"):
-        obj = {
-            "status": {"conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicas"}]}
-        }
+        obj = {"status": {"conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicas"}]}}
         conditions = strategic_merge_patch(obj, patch, kind)["status"]["conditions"]
         assert conditions == [
             {"type": "Available", "status": "False", "reason": "MinimumReplicas"},
@@ -352,9 +344,7 @@ def test_smp_status_conditions_merge_by_type() -> None:
 
 
 def test_smp_service_ports_merge_by_port() -> None:
-    service = {
-        "spec": {"ports": [{"port": 80, "targetPort": 8080, "name": "http"}], "selector": {"app": "web"}}
-    }
+    service = {"spec": {"ports": [{"port": 80, "targetPort": 8080, "name": "http"}], "selector": {"app": "web"}}}
     patch = {"spec": {"ports": [{"port": 80, "targetPort": 9090}, {"port": 443, "name": "https"}]}}
     ports = strategic_merge_patch(service, patch, "Service")["spec"]["ports"]
     assert ports == [{"port": 80, "targetPort": 9090, "name": "http"}, {"port": 443, "name": "https"}]
@@ -387,9 +377,7 @@ def test_smp_kinds_without_merge_keys_replace_lists() -> None:
     patch = {"rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list"]}]}
     assert strategic_merge_patch(role, patch, "Role")["rules"] == patch["rules"]
     config = {"data": {"a": "1", "b": "2"}}
-    assert strategic_merge_patch(config, {"data": {"a": None, "c": "3"}}, "ConfigMap") == {
-        "data": {"b": "2", "c": "3"}
-    }
+    assert strategic_merge_patch(config, {"data": {"a": None, "c": "3"}}, "ConfigMap") == {"data": {"b": "2", "c": "3"}}
 
 
 # --- strategic merge patch: directives ------------------------------------------------------------------
@@ -407,11 +395,7 @@ def test_smp_patch_delete_in_a_map() -> None:
 
 def test_smp_patch_delete_of_a_list_item() -> None:
     patch = {
-        "spec": {
-            "template": {
-                "spec": {"containers": [{"name": "app", "env": [{"name": "A", "$patch": "delete"}]}]}
-            }
-        }
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "env": [{"name": "A", "$patch": "delete"}]}]}}}
     }
     (app,) = containers(strategic_merge_patch(deployment(), patch, "Deployment"))
     assert app["env"] == [{"name": "B", "value": "2"}]
@@ -421,11 +405,7 @@ def test_smp_patch_replace_of_a_list() -> None:
     patch = {
         "spec": {
             "template": {
-                "spec": {
-                    "containers": [
-                        {"name": "app", "env": [{"$patch": "replace"}, {"name": "Z", "value": "26"}]}
-                    ]
-                }
+                "spec": {"containers": [{"name": "app", "env": [{"$patch": "replace"}, {"name": "Z", "value": "26"}]}]}
             }
         }
     }
@@ -488,9 +468,7 @@ def test_smp_directives_inside_added_values_do_not_leak() -> None:
 
 def test_smp_retain_keys_clears_other_fields() -> None:
     patch = {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": None}}}
-    assert strategic_merge_patch(deployment(), patch, "Deployment")["spec"]["strategy"] == {
-        "type": "Recreate"
-    }
+    assert strategic_merge_patch(deployment(), patch, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
 
 
 def test_smp_retain_keys_must_list_every_patched_field() -> None:
@@ -539,9 +517,7 @@ def test_smp_kubectl_apply_patch_for_a_deployment() -> None:
         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
     }
     assert sidecar == {"image": "busybox:1.36", "name": "sidecar"}
-    assert result["metadata"]["annotations"] == {
-        "kubectl.kubernetes.io/last-applied-configuration": last_applied
-    }
+    assert result["metadata"]["annotations"] == {"kubectl.kubernetes.io/last-applied-configuration": last_applied}
     assert result["metadata"]["labels"] == {"app": "web", "team": "ml"}
     assert result["status"] == live["status"]
     assert (live, patch) == before

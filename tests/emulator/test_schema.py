@@ -9,10 +9,10 @@ import pytest
 from kube_emulator.schema import (
     ROOT_PATH,
     CrdSchema,
-    FieldError,
     validate_crd_definition,
     validate_custom_resource_metadata,
 )
+from kube_emulator.validation import FieldError
 
 BLOCKED = FieldError(
     "FieldValueInvalid",
@@ -24,9 +24,7 @@ BLOCKED = FieldError(
 
 def spec_schema(properties: dict[str, Any], **extra: Any) -> CrdSchema:
     """A root schema whose `spec` has the given properties."""
-    return CrdSchema(
-        {"type": "object", "properties": {"spec": {"type": "object", "properties": properties, **extra}}}
-    )
+    return CrdSchema({"type": "object", "properties": {"spec": {"type": "object", "properties": properties, **extra}}})
 
 
 def resource(spec: Any, **top: Any) -> dict[str, Any]:
@@ -110,8 +108,7 @@ RUNTIME_SCHEMA: dict[str, Any] = {
                         },
                         "x-kubernetes-validations": [
                             {
-                                "rule": "!has(self.exitpoint) || "
-                                "self.nodes.exists(n, n.id == self.exitpoint)",
+                                "rule": "!has(self.exitpoint) || self.nodes.exists(n, n.id == self.exitpoint)",
                                 "message": "exitpoint must be the id of one of the nodes",
                                 "fieldPath": ".exitpoint",
                             }
@@ -246,9 +243,7 @@ def test_prune_keeps_map_keys_and_prunes_their_values() -> None:
         }
     )
 
-    pruned, paths = schema.prune(
-        resource({"labels": {"a": "1", "b": "2"}, "limits": {"cpu": {"max": 2, "min": 1}}})
-    )
+    pruned, paths = schema.prune(resource({"labels": {"a": "1", "b": "2"}, "limits": {"cpu": {"max": 2, "min": 1}}}))
 
     assert pruned["spec"] == {"labels": {"a": "1", "b": "2"}, "limits": {"cpu": {"max": 2}}}
     assert paths == ["spec.limits.cpu.min"]
@@ -498,12 +493,8 @@ def test_enum() -> None:
 
     assert errors_for(properties, {"mode": "a", "level": 2}) == []
     assert errors_for(properties, {"mode": "x", "level": 3}) == [
-        FieldError(
-            "FieldValueNotSupported", "spec.mode", 'Unsupported value: "x": supported values: "a", "b"'
-        ),
-        FieldError(
-            "FieldValueNotSupported", "spec.level", 'Unsupported value: 3: supported values: "1", "2"'
-        ),
+        FieldError("FieldValueNotSupported", "spec.mode", 'Unsupported value: "x": supported values: "a", "b"'),
+        FieldError("FieldValueNotSupported", "spec.level", 'Unsupported value: 3: supported values: "1", "2"'),
     ]
 
 
@@ -627,9 +618,7 @@ def test_additional_properties_false_forbids_keys() -> None:
     schema = {"x": {"type": "object", "additionalProperties": False}}
 
     assert errors_for(schema, {"x": {"a": 1}}) == [
-        FieldError(
-            "FieldValueInvalid", "spec.x", 'Invalid value: "a": spec.x.a in body is a forbidden property'
-        )
+        FieldError("FieldValueInvalid", "spec.x", 'Invalid value: "a": spec.x.a in body is a forbidden property')
     ]
 
 
@@ -684,8 +673,7 @@ def test_realistic_runtime_errors_have_kubernetes_paths(runtime: CrdSchema) -> N
         FieldError(
             "FieldValueInvalid",
             "spec.entrypoint.host",
-            'Invalid value: "Demo_Host": spec.entrypoint.host in body should match '
-            "'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'",
+            "Invalid value: \"Demo_Host\": spec.entrypoint.host in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'",
         ),
         FieldError("FieldValueRequired", "spec.mongo.credentials.secretName", "Required value"),
         FieldError(
@@ -726,8 +714,7 @@ def test_junctors_report_on_the_object_as_a_whole() -> None:
         FieldError(
             "FieldValueInvalid",
             ROOT_PATH,
-            'Invalid value: "": "spec.one" must validate one and only one schema (oneOf). '
-            "Found 2 valid alternatives",
+            'Invalid value: "": "spec.one" must validate one and only one schema (oneOf). Found 2 valid alternatives',
         ),
         FieldError(
             "FieldValueInvalid",
@@ -739,9 +726,7 @@ def test_junctors_report_on_the_object_as_a_whole() -> None:
             ROOT_PATH,
             'Invalid value: "": "spec.all" must validate all the schemas (allOf)',
         ),
-        FieldError(
-            "FieldValueInvalid", ROOT_PATH, 'Invalid value: "": "spec.not" must not validate the schema (not)'
-        ),
+        FieldError("FieldValueInvalid", ROOT_PATH, 'Invalid value: "": "spec.not" must not validate the schema (not)'),
     ]
 
 
@@ -785,9 +770,7 @@ def test_embedded_resources_need_api_version_and_kind() -> None:
             "end with an alphanumeric character (e.g. 'my-name' or 'abc-123', regex used for validation is "
             "'[a-z]([-a-z0-9]*[a-z0-9])?')",
         ),
-        FieldError(
-            "FieldValueInvalid", "spec.template.metadata.name", "Invalid value: \"a/b\": may not contain '/'"
-        ),
+        FieldError("FieldValueInvalid", "spec.template.metadata.name", "Invalid value: \"a/b\": may not contain '/'"),
     ]
 
 
@@ -798,10 +781,7 @@ def test_embedded_resources_need_api_version_and_kind() -> None:
 
 def test_custom_resource_names_are_dns_subdomains() -> None:
     assert (
-        validate_custom_resource_metadata(
-            {"metadata": {"name": "demo.v1", "namespace": "ns"}}, namespaced=True
-        )
-        == []
+        validate_custom_resource_metadata({"metadata": {"name": "demo.v1", "namespace": "ns"}}, namespaced=True) == []
     )
     assert validate_custom_resource_metadata({"metadata": {"name": "Demo_1"}}, namespaced=True) == [
         FieldError(
@@ -817,9 +797,9 @@ def test_custom_resource_names_are_dns_subdomains() -> None:
     assert validate_custom_resource_metadata({"metadata": {}}, namespaced=False) == [
         FieldError("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")
     ]
-    assert validate_custom_resource_metadata(
-        {"metadata": {"name": "a", "namespace": "ns"}}, namespaced=False
-    ) == [FieldError("FieldValueForbidden", "metadata.namespace", "Forbidden: not allowed on this type")]
+    assert validate_custom_resource_metadata({"metadata": {"name": "a", "namespace": "ns"}}, namespaced=False) == [
+        FieldError("FieldValueForbidden", "metadata.namespace", "Forbidden: not allowed on this type")
+    ]
 
 
 def test_schema_may_restrict_metadata_name_with_properties_and_cel() -> None:
@@ -858,9 +838,7 @@ def test_preceding_metadata_errors_block_cel() -> None:
 # ----------------------------------------------------------------------------------------------------
 
 
-def cel_errors(
-    rules: list[dict[str, Any]], spec: Any, properties: dict[str, Any] | None = None
-) -> list[FieldError]:
+def cel_errors(rules: list[dict[str, Any]], spec: Any, properties: dict[str, Any] | None = None) -> list[FieldError]:
     props = properties or {
         "name": {"type": "string"},
         "minReplicas": {"type": "integer"},
@@ -942,9 +920,7 @@ def test_cel_message_message_expression_reason_and_field_path() -> None:
     ]
 
     assert cel_errors(rules, {"name": "demo", "minReplicas": 5, "maxReplicas": 3}) == [
-        FieldError(
-            "FieldValueInvalid", "spec", 'Invalid value: "object": minReplicas must not exceed maxReplicas'
-        ),
+        FieldError("FieldValueInvalid", "spec", 'Invalid value: "object": minReplicas must not exceed maxReplicas'),
         FieldError("FieldValueForbidden", "spec.name", "Forbidden: name demo is longer than 3"),
         FieldError("FieldValueRequired", "spec.ratio", "Required value: set a ratio"),
         FieldError("FieldValueDuplicate", "spec", 'Duplicate value: "object"'),
@@ -967,12 +943,8 @@ def test_cel_rules_on_nested_nodes_and_map_values() -> None:
         },
     }
 
-    assert cel_errors(
-        [], {"labels": {"a": "", "b": "x"}, "nodes": [{"id": "ab"}, {"id": "c"}]}, properties
-    ) == [
-        FieldError(
-            "FieldValueInvalid", "spec.labels[a]", "Invalid value: \"string\": failed rule: self != ''"
-        ),
+    assert cel_errors([], {"labels": {"a": "", "b": "x"}, "nodes": [{"id": "ab"}, {"id": "c"}]}, properties) == [
+        FieldError("FieldValueInvalid", "spec.labels[a]", "Invalid value: \"string\": failed rule: self != ''"),
         FieldError("FieldValueInvalid", "spec.nodes[1]", 'Invalid value: "object": id too short'),
     ]
 
@@ -1068,9 +1040,7 @@ def test_transition_rule_on_map_list_items_correlates_by_key() -> None:
             "items": {
                 "type": "object",
                 "properties": {"name": {"type": "string"}, "image": {"type": "string"}},
-                "x-kubernetes-validations": [
-                    {"rule": "self.image == oldSelf.image", "message": "image is immutable"}
-                ],
+                "x-kubernetes-validations": [{"rule": "self.image == oldSelf.image", "message": "image is immutable"}],
             },
         }
     }
@@ -1138,9 +1108,7 @@ def test_cel_values_follow_the_schema_formats() -> None:
         }
     ]
 
-    assert (
-        cel_errors(rules, {"timeout": "90s", "since": "2024-01-01T00:00:00Z", "weight": 2}, properties) == []
-    )
+    assert cel_errors(rules, {"timeout": "90s", "since": "2024-01-01T00:00:00Z", "weight": 2}, properties) == []
 
 
 def test_cel_is_skipped_when_the_object_has_blocking_errors() -> None:
@@ -1214,9 +1182,7 @@ def test_unchanged_values_failing_cel_are_ratcheted_but_transition_rules_are_not
 
 
 def test_list_type_errors_already_in_the_old_object_are_tolerated() -> None:
-    schema = spec_schema(
-        {"tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}}
-    )
+    schema = spec_schema({"tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}})
 
     assert schema.validate(resource({"tags": ["a", "a", "b"]}), resource({"tags": ["a", "a"]})) == []
     assert schema.validate(resource({"tags": ["a", "a"]}), resource({"tags": ["a"]})) == [
@@ -1408,8 +1374,7 @@ def test_crd_schema_paths_are_per_version_when_the_schemas_differ() -> None:
         FieldError(
             "FieldValueNotSupported",
             "spec.versions[1].schema.openAPIV3Schema.properties[spec].type",
-            'Unsupported value: "strin": supported values: "array", "boolean", "integer", "number", '
-            '"object", "string"',
+            'Unsupported value: "strin": supported values: "array", "boolean", "integer", "number", "object", "string"',
         )
     ]
 
@@ -1553,9 +1518,7 @@ def test_crd_validation_rules_are_checked() -> None:
     del schema["properties"]["spec"]["properties"]["list"]
     (error,) = validate_crd_definition(crd(schema))
     assert error.field == f"{prefix}.x-kubernetes-validations[0].rule"
-    assert error.message.startswith(
-        'Invalid value: apiextensions.ValidationRule{Rule:"self.a ==", Message:""'
-    )
+    assert error.message.startswith('Invalid value: apiextensions.ValidationRule{Rule:"self.a ==", Message:""')
     assert "compilation failed: ERROR: <input>:1:8: Syntax error" in error.message
 
 
@@ -1579,9 +1542,7 @@ def test_crd_status_subresource_restricts_the_root_schema() -> None:
 def test_crd_printer_columns_and_scale_subresource() -> None:
     definition = crd()
     version = definition["spec"]["versions"][0]
-    version["additionalPrinterColumns"] = [
-        {"name": "Age", "type": "time", "jsonPath": "metadata.creationTimestamp"}
-    ]
+    version["additionalPrinterColumns"] = [{"name": "Age", "type": "time", "jsonPath": "metadata.creationTimestamp"}]
     version["subresources"]["scale"] = {
         "specReplicasPath": ".status.replicas",
         "statusReplicasPath": ".status.replicas",

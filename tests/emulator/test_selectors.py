@@ -177,9 +177,7 @@ def test_several_requirement_errors_are_aggregated() -> None:
         f'unable to parse requirement: values[0][a]: Invalid value: "-1": {LABEL_VALUE_RULES}'
     )
     message = bad_request(LabelSelector.parse, "a<x_")
-    assert message.startswith(
-        "unable to parse requirement: [values[0]: Invalid value: \"x_\": for 'Gt', 'Lt'"
-    )
+    assert message.startswith("unable to parse requirement: [values[0]: Invalid value: \"x_\": for 'Gt', 'Lt'")
     assert message.endswith(f'values[0][a]: Invalid value: "x_": {LABEL_VALUE_RULES}]')
 
 
@@ -280,10 +278,7 @@ def test_field_selector_on_extra_fields(selector: str, expected: bool) -> None:
 
 
 def test_unsupported_field_messages() -> None:
-    assert (
-        bad_request(FieldSelector.parse, "spec.foo=1", {"status.phase"})
-        == "field label not supported: spec.foo"
-    )
+    assert bad_request(FieldSelector.parse, "spec.foo=1", {"status.phase"}) == "field label not supported: spec.foo"
     assert bad_request(FieldSelector.parse, "spec.replicas=1") == (
         '"spec.replicas" is not a known field selector: only "metadata.name", "metadata.namespace"'
     )
