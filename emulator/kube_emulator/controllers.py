@@ -11,6 +11,9 @@ Controllers, each following its kube-controller-manager (or kube-apiserver) coun
 
 - garbage collector: ownerReferences, background / foreground / orphan propagation;
 - namespace controller: empties a Terminating namespace, then removes its `kubernetes` finalizer;
+- service account controller and root CA publisher: the ServiceAccount `default` and the ConfigMap
+  `kube-root-ca.crt` in every namespace;
+- the Service `kubernetes` in `default` (kube-apiserver's bootstrap controller);
 - CRD naming + establishing + finalizer controllers (those run inside kube-apiserver);
 - deployment and replicaset controllers, a scheduler binding pods to the node "kube-emulator" and a
   kubelet that starts them (only with `EmulatorSettings.simulate_pods`).
@@ -29,7 +32,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -37,11 +40,11 @@ from aiohttp import web
 from .cluster import CRD_KEY, Cluster
 from .errors import ApiError
 from .resources import JsonObject, ResourceType
-from .store import ADDED, DELETED, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, Change, StorageKey, now_rfc3339
+from .store import ADDED, DELETED, FOREGROUND_FINALIZER, MODIFIED, ORPHAN_FINALIZER, Change, StorageKey, now_rfc3339
 from .strategies import CRD_CLEANUP_FINALIZER, NAMESPACE_FINALIZER
 
 if TYPE_CHECKING:
-    from .emulator import EmulatorSettings
+    from .settings import EmulatorSettings
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,9 @@ HOST_IP = "172.18.0.2"
 _FIRST_POD_IP = int(ipaddress.IPv4Address("10.244.0.2"))
 
 NAMESPACES: StorageKey = ("", "namespaces")
+SERVICE_ACCOUNTS: StorageKey = ("", "serviceaccounts")
+CONFIGMAPS: StorageKey = ("", "configmaps")
+SERVICES: StorageKey = ("", "services")
 PODS: StorageKey = ("", "pods")
 EVENTS: StorageKey = ("", "events")
 DEPLOYMENTS: StorageKey = ("apps", "deployments")
@@ -304,9 +310,12 @@ class _Context:
         ]
 
     def namespace_open(self, namespace: str) -> bool:
+        """Whether NamespaceLifecycle admission lets content be created in `namespace`."""
         if namespace in self.terminating_namespaces:
             return False
-        return self.get(NAMESPACES, None, namespace) is not None
+        # Read the namespace too: before `start` has observed everything, the index may lag behind.
+        found = self.get(NAMESPACES, None, namespace)
+        return found is not None and not _being_deleted(found)
 
     def create(self, storage_key: StorageKey, namespace: str, obj: JsonObject) -> JsonObject | None:
         rtype = self.rtype(storage_key)
@@ -829,6 +838,216 @@ def _same_conditions(current: list[JsonObject], updated: list[JsonObject]) -> bo
         return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in conditions]
 
     return strip(current) == strip(updated)
+
+
+# ------------------------------------------------------- namespace defaults and the kubernetes Service
+
+DEFAULT_SERVICE_ACCOUNT = "default"
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
+ROOT_CA_KEY = "ca.crt"
+DESCRIPTION_ANNOTATION = "kubernetes.io/description"
+ROOT_CA_DESCRIPTION = (
+    "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as "
+    "the internal service IP or kubernetes.default.svc. "
+    "No other usage is guaranteed across distributions of Kubernetes clusters."
+)
+KUBERNETES_SERVICE = "kubernetes"
+KUBERNETES_SERVICE_NAMESPACE = "default"
+KUBERNETES_SERVICE_IP = "10.96.0.1"
+KUBERNETES_SERVICE_TARGET_PORT = 6443
+
+# Served when the `cryptography` package is missing: a self-signed ECDSA P-256 CA certificate shaped as
+# kubeadm's (CN "kubernetes"), marked O=kube-emulator, valid 2025-2035. Its private key was thrown away.
+STATIC_ROOT_CA_PEM = """-----BEGIN CERTIFICATE-----
+MIIBtTCCAVugAwIBAgIUS3gFfGo0sZDxfB00F6Zo84mLRYQwCgYIKoZIzj0EAwIw
+LTEWMBQGA1UECgwNa3ViZS1lbXVsYXRvcjETMBEGA1UEAwwKa3ViZXJuZXRlczAe
+Fw0yNTAxMDEwMDAwMDBaFw0zNTAxMDEwMDAwMDBaMC0xFjAUBgNVBAoMDWt1YmUt
+ZW11bGF0b3IxEzARBgNVBAMMCmt1YmVybmV0ZXMwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAASYPiMKx0/Cnd83l5E9lHUzZraz3dmPU8GK41J6Ixc4PLGHjIW7b/u3
+9ZuIZM8KETEtGdY5+UZpfj0FIodn6ql+o1kwVzAOBgNVHQ8BAf8EBAMCAqQwDwYD
+VR0TAQH/BAUwAwEB/zAdBgNVHQ4EFgQUcUhxf1EXlpHh1RTGHpONw9+R4vUwFQYD
+VR0RBA4wDIIKa3ViZXJuZXRlczAKBggqhkjOPQQDAgNIADBFAiEA4bEqeMnRE6nW
+Kas5Urwm/88O9ZvfRaSQgPCdNiZJG08CIEwgAJxgxtOGgrXSZTjOet370eu1KpG1
+te1OvuKllE43
+-----END CERTIFICATE-----
+"""
+
+
+def generate_root_ca_pem() -> str:
+    """A fresh self-signed CA certificate (PEM) shaped as kubeadm's, its private key thrown away.
+
+    ECDSA P-256 rather than kubeadm's default RSA 2048, which takes ten times as long to generate. Falls
+    back to STATIC_ROOT_CA_PEM when `cryptography` (not a dependency of the emulator) is not installed.
+    """
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        return STATIC_ROOT_CA_PEM
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kube-emulator"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes"),
+        ]
+    )
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("kubernetes")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _namespace_active(namespace: JsonObject) -> bool:
+    return (namespace.get("status") or {}).get("phase") == "Active"
+
+
+class ServiceAccountController:
+    """Gives every active namespace its ServiceAccount `default`. Work item: ("serviceaccount", namespace).
+
+    Like kube-controller-manager's, it reacts to namespaces being added or updated and to service
+    accounts being deleted; it never touches an existing `default`.
+    """
+
+    def __init__(self, ctx: _Context) -> None:
+        self._ctx = ctx
+
+    def observe(self, change: Change) -> None:
+        if change.storage_key == NAMESPACES and change.type != DELETED:
+            self._ctx.queue.add(("serviceaccount", str(_meta(change.object).get("name", ""))))
+        elif change.storage_key == SERVICE_ACCOUNTS and change.type == DELETED:
+            self._ctx.queue.add(("serviceaccount", change.namespace))
+
+    def sync(self, namespace: str) -> None:
+        found = self._ctx.get(NAMESPACES, None, namespace)
+        if found is None or not _namespace_active(found):
+            return
+        if self._ctx.get(SERVICE_ACCOUNTS, namespace, DEFAULT_SERVICE_ACCOUNT) is None:
+            account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": DEFAULT_SERVICE_ACCOUNT}}
+            self._ctx.create(SERVICE_ACCOUNTS, namespace, account)
+
+
+class RootCaPublisher:
+    """Keeps the ConfigMap `kube-root-ca.crt` in every namespace. Work item: ("root-ca", namespace).
+
+    As the real publisher: it re-creates the ConfigMap when deleted, rewrites its data when it differs and
+    restores the description annotation when it is missing or empty (another non-empty value is left alone).
+    Other fields (labels, other annotations, binaryData) are kept.
+    """
+
+    def __init__(self, ctx: _Context, ca_pem: str) -> None:
+        self._ctx = ctx
+        self._data = {ROOT_CA_KEY: ca_pem}
+
+    def observe(self, change: Change) -> None:
+        if change.storage_key == NAMESPACES:
+            # namespaceAdded queues every namespace; namespaceUpdated only active ones.
+            if change.type == ADDED or (change.type == MODIFIED and _namespace_active(change.object)):
+                self._ctx.queue.add(("root-ca", str(_meta(change.object).get("name", ""))))
+        elif (
+            change.storage_key == CONFIGMAPS
+            and change.type in (MODIFIED, DELETED)
+            and _meta(change.object).get("name") == ROOT_CA_CONFIGMAP
+        ):
+            self._ctx.queue.add(("root-ca", change.namespace))
+
+    def sync(self, namespace: str) -> None:
+        current = self._ctx.get(CONFIGMAPS, namespace, ROOT_CA_CONFIGMAP)
+        if current is None:
+            # Refused in a missing or terminating namespace, which is the end of it (as for the real one).
+            configmap = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": ROOT_CA_CONFIGMAP, "annotations": {DESCRIPTION_ANNOTATION: ROOT_CA_DESCRIPTION}},
+                "data": dict(self._data),
+            }
+            self._ctx.create(CONFIGMAPS, namespace, configmap)
+            return
+        if current.get("data") == self._data and (_meta(current).get("annotations") or {}).get(DESCRIPTION_ANNOTATION):
+            return
+
+        def restore(obj: JsonObject) -> bool:
+            obj["data"] = dict(self._data)
+            metadata = obj.setdefault("metadata", {})
+            metadata["annotations"] = {
+                **(metadata.get("annotations") or {}),
+                DESCRIPTION_ANNOTATION: ROOT_CA_DESCRIPTION,
+            }
+            return True
+
+        self._ctx.mutate(CONFIGMAPS, namespace, ROOT_CA_CONFIGMAP, restore, uid=_meta(current).get("uid"))
+
+
+def kubernetes_service() -> JsonObject:
+    """The Service kube-apiserver creates for itself (kubernetesservice.Controller)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": KUBERNETES_SERVICE,
+            "labels": {"component": "apiserver", "provider": "kubernetes"},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": KUBERNETES_SERVICE_IP,
+            "ipFamilyPolicy": "SingleStack",
+            "sessionAffinity": "None",
+            "ports": [{"name": "https", "protocol": "TCP", "port": 443, "targetPort": KUBERNETES_SERVICE_TARGET_PORT}],
+        },
+    }
+
+
+class KubernetesServiceController:
+    """Keeps the Service `kubernetes` in `default`. Work item: ("kubernetes-service",).
+
+    kube-apiserver re-creates it when missing (every 10 s; here as soon as it is deleted, or when the
+    namespace `default` comes back) but, since 1.17, no longer resets an edited one.
+    """
+
+    def __init__(self, ctx: _Context) -> None:
+        self._ctx = ctx
+
+    def observe(self, change: Change) -> None:
+        name = _meta(change.object).get("name")
+        if change.storage_key == SERVICES:
+            if (
+                change.type == DELETED
+                and change.namespace == KUBERNETES_SERVICE_NAMESPACE
+                and name == KUBERNETES_SERVICE
+            ):
+                self._ctx.queue.add(("kubernetes-service",))
+        elif change.storage_key == NAMESPACES and change.type == ADDED and name == KUBERNETES_SERVICE_NAMESPACE:
+            self._ctx.queue.add(("kubernetes-service",))
+
+    def sync(self) -> None:
+        if self._ctx.get(SERVICES, KUBERNETES_SERVICE_NAMESPACE, KUBERNETES_SERVICE) is None:
+            self._ctx.create(SERVICES, KUBERNETES_SERVICE_NAMESPACE, kubernetes_service())
 
 
 # ------------------------------------------------------------------------------------- CRD controllers
@@ -2072,6 +2291,11 @@ class Controllers:
         self._policy = ReadinessPolicy(settings.workload_ready_after, self._queue)
         self.garbage_collector = GarbageCollector(self._ctx)
         self.namespaces = NamespaceController(self._ctx)
+        # One CA per emulator, as a cluster has one; it outlives stop() and start().
+        self.root_ca_pem = generate_root_ca_pem()
+        self.service_accounts = ServiceAccountController(self._ctx)
+        self.root_ca = RootCaPublisher(self._ctx, self.root_ca_pem)
+        self.kubernetes_service = KubernetesServiceController(self._ctx)
         self.crds = CrdController(self._ctx)
         self.deployments = DeploymentController(self._ctx, self.garbage_collector, self._policy, settings.simulate_pods)
         self.replica_sets = ReplicaSetController(self._ctx, self.garbage_collector)
@@ -2079,6 +2303,9 @@ class Controllers:
         self._observers: list[Callable[[Change], None]] = [
             self.garbage_collector.observe,
             self.namespaces.observe,
+            self.service_accounts.observe,
+            self.root_ca.observe,
+            self.kubernetes_service.observe,
             self.crds.observe,
             self.deployments.observe,
         ]
@@ -2088,6 +2315,9 @@ class Controllers:
             "gc": self.garbage_collector.attempt_to_delete,
             "orphan": self.garbage_collector.attempt_to_orphan,
             "namespace": self.namespaces.sync,
+            "serviceaccount": self.service_accounts.sync,
+            "root-ca": self.root_ca.sync,
+            "kubernetes-service": self.kubernetes_service.sync,
             "crd": self.crds.sync,
             "deployment": self.deployments.sync,
             "replicaset": self.replica_sets.sync,
@@ -2096,13 +2326,18 @@ class Controllers:
         cluster.store.subscribe(self._observe)
 
     def start(self) -> None:
-        """Start the worker (call inside the running loop); everything already stored is reconciled first."""
+        """Start the worker (call inside the running loop); everything already stored is reconciled first.
+
+        What any running cluster has (the Service `kubernetes`, each namespace's ServiceAccount `default`
+        and ConfigMap `kube-root-ca.crt`) is there when this returns.
+        """
         if self._queue.running:
             return
         # Rebuilt from what is stored now: changes made while stopped were not observed.
         self.garbage_collector.reset()
         self.crds.reset()
         self._ctx.terminating_namespaces.clear()
+        self._bootstrap()
         self._queue.start(self._handle)
         seen: set[StorageKey] = set()
         for rtype in self.cluster.registry:
@@ -2113,6 +2348,14 @@ class Controllers:
                 namespace = str(_meta(obj).get("namespace") or "")
                 rv = int(_meta(obj).get("resourceVersion") or 0)
                 self._observe(Change(ADDED, rtype.storage_key, namespace, rv, obj))
+
+    def _bootstrap(self) -> None:
+        # Before the worker starts, so the observers see these objects once, with everything stored.
+        self.kubernetes_service.sync()
+        for namespace in self._ctx.objects(NAMESPACES):
+            name = str(_meta(namespace)["name"])
+            self.service_accounts.sync(name)
+            self.root_ca.sync(name)
 
     async def stop(self) -> None:
         await self._queue.stop()

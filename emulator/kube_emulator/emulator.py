@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import control
@@ -12,17 +11,9 @@ from .controllers import Controllers
 from .faults import FaultInjector
 from .kubeconfig import write_kubeconfig
 from .server import ApiServer
+from .settings import EmulatorSettings
 
-
-@dataclass
-class EmulatorSettings:
-    # Seconds after which a Deployment (and its pods) becomes available; None = only when told so
-    # (tests decide through Emulator.controllers or the control API).
-    workload_ready_after: float | None = 0.5
-    # Create ReplicaSets and Pods for Deployments, as kube-controller-manager and a kubelet would.
-    simulate_pods: bool = True
-    bookmark_interval: float = 5.0
-    history_size: int = 20000
+__all__ = ["Emulator", "EmulatorSettings"]
 
 
 class Emulator:

@@ -122,6 +122,9 @@ class Hooks:
         """Whether something other than metadata.finalizers holds the object (a namespace's spec.finalizers)."""
         return False
 
+    def check_delete(self, rtype: ResourceType, obj: JsonObject) -> None:
+        """Raise ApiError when this object may not be deleted at all."""
+
     def on_deletion_started(self, rtype: ResourceType, obj: JsonObject) -> None:
         """Mutate an object whose deletion just started (namespaces become Terminating)."""
 
@@ -423,6 +426,7 @@ class Store:
                     f"Precondition failed: ResourceVersion in precondition: {rv}, "
                     f"ResourceVersion in object meta: {metadata['resourceVersion']}",
                 )
+        self.hooks.check_delete(rtype, stored)
         if dry_run:
             return self._present(rtype, stored)
         if "deletionTimestamp" in metadata:

@@ -19,6 +19,8 @@ from .validation import FieldError
 
 CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 NAMESPACE_FINALIZER = "kubernetes"
+# kube-apiserver's NamespaceLifecycle admission refuses to delete these.
+UNDELETABLE_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 
 _LABEL_NAMED = {("", "namespaces")}
 _DNS1035_NAMED = {("", "services")}
@@ -244,6 +246,13 @@ class Strategies(Hooks):
 
     def blocks_deletion(self, rtype: ResourceType, obj: JsonObject) -> bool:
         return rtype.storage_key == ("", "namespaces") and bool((obj.get("spec") or {}).get("finalizers"))
+
+    def check_delete(self, rtype: ResourceType, obj: JsonObject) -> None:
+        name = obj["metadata"]["name"]
+        if rtype.storage_key == ("", "namespaces") and name in UNDELETABLE_NAMESPACES:
+            raise errors.forbidden(
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted', "", "namespaces", name
+            )
 
     def on_deletion_started(self, rtype: ResourceType, obj: JsonObject) -> None:
         if rtype.storage_key == ("", "namespaces"):

@@ -31,6 +31,7 @@ GROUP = "demo.example.com"
 DEADLINE = 10.0
 
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+ROOT_CA = "kube-root-ca.crt"  # the ConfigMap the cluster puts in every namespace
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -354,32 +355,33 @@ def test_cluster_scoped_crd(extensions: KubeApi, custom: KubeApi, http: Raw) -> 
 # ---------------------------------------------------------------------------------------------- CRUD
 
 
-def test_namespaced_crud_with_system_metadata(core: KubeApi) -> None:
-    created = core.create_namespaced_config_map("default", configmap("settings", {"a": "1"}))
+@pytest.mark.cluster
+def test_namespaced_crud_with_system_metadata(core: KubeApi, namespace: str) -> None:
+    created = core.create_namespaced_config_map(namespace, configmap("settings", {"a": "1"}))
     metadata = created.metadata
     assert str(uuid.UUID(metadata.uid)) == metadata.uid
-    assert metadata.namespace == "default"
+    assert metadata.namespace == namespace
     assert int(metadata.resource_version) > 0
     assert metadata.generation is None  # ConfigMaps do not use generation
     assert (datetime.now(metadata.creation_timestamp.tzinfo) - metadata.creation_timestamp).total_seconds() < 60
 
-    fetched = core.read_namespaced_config_map("settings", "default")
+    fetched = core.read_namespaced_config_map("settings", namespace)
     assert fetched.metadata.uid == metadata.uid
     assert fetched.metadata.resource_version == metadata.resource_version
     assert fetched.data == {"a": "1"}
 
     fetched.data["b"] = "2"
-    replaced = core.replace_namespaced_config_map("settings", "default", fetched)
+    replaced = core.replace_namespaced_config_map("settings", namespace, fetched)
     assert replaced.data == {"a": "1", "b": "2"}
     assert int(replaced.metadata.resource_version) > int(metadata.resource_version)
     assert replaced.metadata.uid == metadata.uid
     assert replaced.metadata.creation_timestamp == metadata.creation_timestamp
 
-    names = [cm.metadata.name for cm in core.list_namespaced_config_map("default").items]
-    assert names == ["settings"]
+    names = [cm.metadata.name for cm in core.list_namespaced_config_map(namespace).items]
+    assert names == [ROOT_CA, "settings"]
 
     # Deleted at once: the answer is a Success Status naming the object (ConfigMaps do not return it).
-    deleted = core.delete_namespaced_config_map("settings", "default")
+    deleted = core.delete_namespaced_config_map("settings", namespace)
     assert deleted == {
         "kind": "Status",
         "apiVersion": "v1",
@@ -387,8 +389,8 @@ def test_namespaced_crud_with_system_metadata(core: KubeApi) -> None:
         "status": "Success",
         "details": {"name": "settings", "kind": "configmaps", "uid": metadata.uid},
     }
-    expect_api_error(lambda: core.read_namespaced_config_map("settings", "default"), 404, "NotFound")
-    assert core.list_namespaced_config_map("default").items == []
+    expect_api_error(lambda: core.read_namespaced_config_map("settings", namespace), 404, "NotFound")
+    assert [cm.metadata.name for cm in core.list_namespaced_config_map(namespace).items] == [ROOT_CA]
 
 
 def test_system_fields_from_the_client_are_ignored(http: Raw) -> None:
@@ -454,7 +456,8 @@ def test_cluster_scoped_crud(api: KubeApi, http: Raw) -> None:
     assert http.get("/apis/rbac.authorization.k8s.io/v1/namespaces/default/clusterroles/reader").status_code == 404
 
 
-def test_leases_round_trip_micro_time(api: KubeApi) -> None:
+@pytest.mark.cluster
+def test_leases_round_trip_micro_time(api: KubeApi, namespace: str) -> None:
     leases = client.CoordinationV1Api(api)
     body = {
         "apiVersion": "coordination.k8s.io/v1",
@@ -462,50 +465,63 @@ def test_leases_round_trip_micro_time(api: KubeApi) -> None:
         "metadata": {"name": "leader"},
         "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15, "renewTime": "2030-01-02T03:04:05.123456Z"},
     }
-    created = leases.create_namespaced_lease("kube-system", body)
+    created = leases.create_namespaced_lease(namespace, body)
     assert created.spec.holder_identity == "me"
     assert created.spec.renew_time.microsecond == 123456
 
     created.spec.holder_identity = "you"
-    replaced = leases.replace_namespaced_lease("leader", "kube-system", created)
+    replaced = leases.replace_namespaced_lease("leader", namespace, created)
     assert replaced.spec.holder_identity == "you"
-    assert [item.metadata.name for item in leases.list_lease_for_all_namespaces().items] == ["leader"]
+    everywhere = leases.list_lease_for_all_namespaces().items
+    assert [item.metadata.name for item in everywhere if item.metadata.namespace == namespace] == ["leader"]
 
 
-def test_resource_versions_come_from_one_global_counter(api: KubeApi, core: KubeApi) -> None:
+@pytest.mark.cluster
+def test_resource_versions_come_from_one_global_counter(api: KubeApi, core: KubeApi, namespace: str) -> None:
     rbac = client.RbacAuthorizationV1Api(api)
-    versions = [
-        core.create_namespace({"metadata": {"name": "counted"}}).metadata.resource_version,
-        core.create_namespaced_config_map("counted", configmap("one")).metadata.resource_version,
-        rbac.create_cluster_role({"metadata": {"name": "counted"}, "rules": []}).metadata.resource_version,
-        core.create_namespaced_secret("counted", {"metadata": {"name": "s"}}).metadata.resource_version,
-        core.patch_namespaced_config_map("one", "counted", {"data": {"x": "y"}}).metadata.resource_version,
-        core.create_namespaced_service_account("counted", {"metadata": {"name": "sa"}}).metadata.resource_version,
-    ]
+    counted = f"{namespace}-counted"  # a name of its own for the namespace and the ClusterRole
+    labels = {"app.kubernetes.io/created-by": "k8s-manager-tests"}
+    try:
+        versions = [
+            core.create_namespace({"metadata": {"name": counted, "labels": labels}}).metadata.resource_version,
+            core.create_namespaced_config_map(counted, configmap("one")).metadata.resource_version,
+            rbac.create_cluster_role({"metadata": {"name": counted}, "rules": []}).metadata.resource_version,
+            core.create_namespaced_secret(counted, {"metadata": {"name": "s"}}).metadata.resource_version,
+            core.patch_namespaced_config_map("one", counted, {"data": {"x": "y"}}).metadata.resource_version,
+            core.create_namespaced_service_account(counted, {"metadata": {"name": "sa"}}).metadata.resource_version,
+        ]
+        # A list is as new as the newest write anywhere, not just the newest of its kind.
+        list_version = int(core.list_namespaced_config_map(counted).metadata.resource_version)
+    finally:
+        for delete in (rbac.delete_cluster_role, core.delete_namespace):
+            try:
+                delete(counted)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
     numbers = [int(v) for v in versions]
     assert numbers == sorted(numbers)
     assert len(set(numbers)) == len(numbers)
-    # A list is as new as the newest write anywhere, not just the newest of its kind.
-    list_version = int(core.list_namespaced_config_map("counted").metadata.resource_version)
     assert list_version >= numbers[-1]
 
 
-def test_generation_follows_spec_changes_only(apps: KubeApi) -> None:
-    created = apps.create_namespaced_deployment("default", deployment("web"))
+@pytest.mark.cluster
+def test_generation_follows_spec_changes_only(apps: KubeApi, namespace: str) -> None:
+    created = apps.create_namespaced_deployment(namespace, deployment("web"))
     assert created.metadata.generation == 1
 
-    labelled = apps.patch_namespaced_deployment("web", "default", {"metadata": {"labels": {"extra": "yes"}}})
+    labelled = apps.patch_namespaced_deployment("web", namespace, {"metadata": {"labels": {"extra": "yes"}}})
     assert labelled.metadata.generation == 1
     assert int(labelled.metadata.resource_version) > int(created.metadata.resource_version)
 
-    scaled = apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 3}})
+    scaled = apps.patch_namespaced_deployment("web", namespace, {"spec": {"replicas": 3}})
     assert scaled.metadata.generation == 2
 
-    status = apps.patch_namespaced_deployment_status("web", "default", {"status": {"observedGeneration": 2}})
+    status = apps.patch_namespaced_deployment_status("web", namespace, {"status": {"observedGeneration": 2}})
     assert status.metadata.generation == 2
     assert status.status.observed_generation == 2
 
-    unchanged = apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 3}})
+    unchanged = apps.patch_namespaced_deployment("web", namespace, {"spec": {"replicas": 3}})
     assert unchanged.metadata.generation == 2
 
 
@@ -522,27 +538,29 @@ def test_generate_name(core: KubeApi, http: Raw) -> None:
     assert nameless.json()["details"]["causes"][0]["field"] == "metadata.name"
 
 
-def test_no_op_update_keeps_resource_version(core: KubeApi) -> None:
-    created = core.create_namespaced_config_map("default", configmap("same", {"k": "v"}))
-    again = core.patch_namespaced_config_map("same", "default", {"data": {"k": "v"}})
+@pytest.mark.cluster
+def test_no_op_update_keeps_resource_version(core: KubeApi, namespace: str) -> None:
+    created = core.create_namespaced_config_map(namespace, configmap("same", {"k": "v"}))
+    again = core.patch_namespaced_config_map("same", namespace, {"data": {"k": "v"}})
     assert again.metadata.resource_version == created.metadata.resource_version
 
 
 # ---------------------------------------------------------------------------------------------- conflicts
 
 
-def test_put_with_stale_resource_version_is_a_conflict(core: KubeApi) -> None:
-    original = core.create_namespaced_config_map("default", configmap("cm", {"v": "1"}))
-    core.patch_namespaced_config_map("cm", "default", {"data": {"v": "2"}})
+@pytest.mark.cluster
+def test_put_with_stale_resource_version_is_a_conflict(core: KubeApi, namespace: str) -> None:
+    original = core.create_namespaced_config_map(namespace, configmap("cm", {"v": "1"}))
+    core.patch_namespaced_config_map("cm", namespace, {"data": {"v": "2"}})
 
     original.data = {"v": "3"}
-    body = expect_api_error(lambda: core.replace_namespaced_config_map("cm", "default", original), 409, "Conflict")
+    body = expect_api_error(lambda: core.replace_namespaced_config_map("cm", namespace, original), 409, "Conflict")
     assert body["message"] == (
         'Operation cannot be fulfilled on configmaps "cm": the object has been modified; '
         "please apply your changes to the latest version and try again"
     )
     assert body["details"] == {"name": "cm", "kind": "configmaps"}
-    assert core.read_namespaced_config_map("cm", "default").data == {"v": "2"}
+    assert core.read_namespaced_config_map("cm", namespace).data == {"v": "2"}
 
 
 def test_put_without_resource_version(core: KubeApi, custom: KubeApi, extensions: KubeApi, http: Raw) -> None:
@@ -573,11 +591,12 @@ def test_put_without_resource_version(core: KubeApi, custom: KubeApi, extensions
     ]
 
 
-def test_uid_precondition_in_body(core: KubeApi) -> None:
-    core.create_namespaced_config_map("default", configmap("cm"))
+@pytest.mark.cluster
+def test_uid_precondition_in_body(core: KubeApi, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, configmap("cm"))
     forged = configmap("cm", {"x": "y"})
     forged["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000"
-    body = expect_api_error(lambda: core.replace_namespaced_config_map("cm", "default", forged), 409, "Conflict")
+    body = expect_api_error(lambda: core.replace_namespaced_config_map("cm", namespace, forged), 409, "Conflict")
     assert "Precondition failed: UID in precondition" in body["message"]
 
 
@@ -602,10 +621,17 @@ def test_delete_collection_with_a_selector(core: KubeApi, http: Raw) -> None:
     assert deleted.status_code == 200
     assert deleted.json()["kind"] == "ConfigMapList"
     assert sorted(item["metadata"]["name"] for item in deleted.json()["items"]) == ["a", "b"]
-    assert [cm.metadata.name for cm in core.list_namespaced_config_map("default").items] == ["c"]
+    listed = core.list_namespaced_config_map("default").items
+    assert [cm.metadata.name for cm in listed] == ["c", ROOT_CA]
 
     core.delete_collection_namespaced_config_map("default")
-    assert core.list_namespaced_config_map("default").items == []
+    # Everything went, the CA bundle too: the cluster publishes a new one a moment later.
+    old_bundle = listed[1].metadata.uid
+    remaining = eventually(
+        lambda: [cm for cm in core.list_namespaced_config_map("default").items if cm.metadata.uid != old_bundle],
+        "the CA bundle to be published again",
+    )
+    assert [cm.metadata.name for cm in remaining] == [ROOT_CA]
 
 
 # ---------------------------------------------------------------------------------------------- patches
@@ -665,12 +691,13 @@ def test_json_patch_and_failed_test_operation(core: KubeApi, http: Raw) -> None:
     assert removed.metadata.finalizers is None
 
 
-def test_strategic_merge_patch_merges_containers_and_env_by_name(apps: KubeApi) -> None:
+@pytest.mark.cluster
+def test_strategic_merge_patch_merges_containers_and_env_by_name(apps: KubeApi, namespace: str) -> None:
     containers: list[dict[str, Any]] = [
         {"name": "main", "image": "app:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
         {"name": "sidecar", "image": "proxy:1"},
     ]
-    apps.create_namespaced_deployment("default", deployment("web", containers))
+    apps.create_namespaced_deployment(namespace, deployment("web", containers))
     patch = {
         "spec": {
             "template": {
@@ -687,7 +714,7 @@ def test_strategic_merge_patch_merges_containers_and_env_by_name(apps: KubeApi) 
         }
     }
     # The typed client sends a dict body to a built-in kind as a strategic merge patch.
-    patched = apps.patch_namespaced_deployment("web", "default", patch)
+    patched = apps.patch_namespaced_deployment("web", namespace, patch)
     by_name = {c.name: c for c in patched.spec.template.spec.containers}
     assert set(by_name) == {"main", "sidecar"}
     assert by_name["main"].image == "app:2"
@@ -696,7 +723,7 @@ def test_strategic_merge_patch_merges_containers_and_env_by_name(apps: KubeApi) 
     assert patched.metadata.generation == 2
 
     deleting = {"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}}}}
-    trimmed = apps.patch_namespaced_deployment("web", "default", deleting)
+    trimmed = apps.patch_namespaced_deployment("web", namespace, deleting)
     assert [c.name for c in trimmed.spec.template.spec.containers] == ["main"]
 
 
@@ -792,10 +819,12 @@ def test_gone_after_compaction_is_a_status(core: KubeApi, http: Raw) -> None:
     assert event["object"]["message"].startswith(f"too old resource version: {old} (")
 
 
+@pytest.mark.cluster
 def test_creating_in_a_missing_namespace_is_404(core: KubeApi) -> None:
-    body = expect_api_error(lambda: core.create_namespaced_config_map("nowhere", configmap("cm")), 404, "NotFound")
-    assert body["message"] == 'namespaces "nowhere" not found'
-    assert body["details"] == {"name": "nowhere", "kind": "namespaces"}
+    nowhere = f"nowhere-{uuid.uuid4().hex[:8]}"
+    body = expect_api_error(lambda: core.create_namespaced_config_map(nowhere, configmap("cm")), 404, "NotFound")
+    assert body["message"] == f'namespaces "{nowhere}" not found'
+    assert body["details"] == {"name": nowhere, "kind": "namespaces"}
 
 
 def test_namespace_mismatch_between_body_and_path(http: Raw) -> None:
@@ -996,6 +1025,7 @@ def test_cel_validation_rule_rejects_a_bad_object(extensions: KubeApi, custom: K
     )
 
 
+@pytest.mark.cluster
 def test_invalid_crd_is_rejected(extensions: KubeApi) -> None:
     manifest = widget_crd()
     manifest["metadata"]["name"] = "wrong.example.com"

@@ -20,7 +20,7 @@ KubeApi = Any
 client: Any = kubernetes.client
 config: Any = kubernetes.config
 
-DEADLINE = 10.0
+DEADLINE = 30.0  # generous: a real cluster's garbage collector may take a few seconds
 HOLD = "example.com/hold"
 
 
@@ -91,51 +91,53 @@ def read_cm(core: KubeApi, name: str, namespace: str = "default") -> Callable[[]
 # ---------------------------------------------------------------------------------------------- finalizers
 
 
-def test_finalizers_hold_an_object_until_the_last_is_removed(core: KubeApi) -> None:
-    created = core.create_namespaced_config_map("default", configmap("held", [HOLD, "example.com/second"]))
+@pytest.mark.cluster
+def test_finalizers_hold_an_object_until_the_last_is_removed(core: KubeApi, namespace: str) -> None:
+    created = core.create_namespaced_config_map(namespace, configmap("held", [HOLD, "example.com/second"]))
 
-    marked = core.delete_namespaced_config_map("held", "default")
+    marked = core.delete_namespaced_config_map("held", namespace)
     assert marked["kind"] == "ConfigMap"  # not deleted yet: the answer is the object itself
     assert marked["metadata"]["deletionTimestamp"]
     assert marked["metadata"]["deletionGracePeriodSeconds"] == 0
     assert marked["metadata"]["finalizers"] == [HOLD, "example.com/second"]
     assert int(marked["metadata"]["resourceVersion"]) > int(created.metadata.resource_version)
 
-    stored = core.read_namespaced_config_map("held", "default")
+    stored = core.read_namespaced_config_map("held", namespace)
     assert stored.metadata.deletion_timestamp is not None
 
     # Deleting again changes nothing.
-    again = core.delete_namespaced_config_map("held", "default")
+    again = core.delete_namespaced_config_map("held", namespace)
     assert again["metadata"]["resourceVersion"] == marked["metadata"]["resourceVersion"]
 
     # Other changes are still allowed, and the client cannot take the deletionTimestamp away.
     relabelled = core.patch_namespaced_config_map(
-        "held", "default", {"metadata": {"labels": {"a": "b"}, "deletionTimestamp": None}}
+        "held", namespace, {"metadata": {"labels": {"a": "b"}, "deletionTimestamp": None}}
     )
     assert relabelled.metadata.labels == {"a": "b"}
     assert relabelled.metadata.deletion_timestamp == stored.metadata.deletion_timestamp
 
     # A strategic merge patch merges finalizer lists (patchStrategy "merge"); a merge patch replaces them.
-    merged = core.patch_namespaced_config_map("held", "default", {"metadata": {"finalizers": ["example.com/second"]}})
+    merged = core.patch_namespaced_config_map("held", namespace, {"metadata": {"finalizers": ["example.com/second"]}})
     assert merged.metadata.finalizers == [HOLD, "example.com/second"]
     core.patch_namespaced_config_map(
         "held",
-        "default",
+        namespace,
         {"metadata": {"finalizers": ["example.com/second"]}},
         _content_type="application/merge-patch+json",
     )
-    assert core.read_namespaced_config_map("held", "default").metadata.finalizers == ["example.com/second"]
+    assert core.read_namespaced_config_map("held", namespace).metadata.finalizers == ["example.com/second"]
 
-    core.patch_namespaced_config_map("held", "default", {"metadata": {"finalizers": None}})
-    assert gone(read_cm(core, "held"))
+    core.patch_namespaced_config_map("held", namespace, {"metadata": {"finalizers": None}})
+    assert gone(read_cm(core, "held", namespace))
 
 
-def test_no_new_finalizers_while_deleting(core: KubeApi) -> None:
-    core.create_namespaced_config_map("default", configmap("held", [HOLD]))
-    core.delete_namespaced_config_map("held", "default")
+@pytest.mark.cluster
+def test_no_new_finalizers_while_deleting(core: KubeApi, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, configmap("held", [HOLD]))
+    core.delete_namespaced_config_map("held", namespace)
 
     with pytest.raises(ApiException) as caught:
-        core.patch_namespaced_config_map("held", "default", {"metadata": {"finalizers": [HOLD, "example.com/new"]}})
+        core.patch_namespaced_config_map("held", namespace, {"metadata": {"finalizers": [HOLD, "example.com/new"]}})
     assert caught.value.status == 422
     body = json.loads(caught.value.body or "")
     assert body["reason"] == "Invalid"
@@ -147,10 +149,11 @@ def test_no_new_finalizers_while_deleting(core: KubeApi) -> None:
             "field": "metadata.finalizers",
         }
     ]
-    assert core.read_namespaced_config_map("held", "default").metadata.finalizers == [HOLD]
+    assert core.read_namespaced_config_map("held", namespace).metadata.finalizers == [HOLD]
 
 
-def test_deletion_bumps_generation_of_kinds_that_track_it(apps: KubeApi) -> None:
+@pytest.mark.cluster
+def test_deletion_bumps_generation_of_kinds_that_track_it(apps: KubeApi, namespace: str) -> None:
     body = {
         "metadata": {"name": "web", "finalizers": [HOLD]},
         "spec": {
@@ -161,46 +164,51 @@ def test_deletion_bumps_generation_of_kinds_that_track_it(apps: KubeApi) -> None
             },
         },
     }
-    assert apps.create_namespaced_deployment("default", body).metadata.generation == 1
-    apps.delete_namespaced_deployment("web", "default")
-    assert apps.read_namespaced_deployment("web", "default").metadata.generation == 2
-    apps.patch_namespaced_deployment("web", "default", {"metadata": {"finalizers": None}})
-    assert gone(lambda: apps.read_namespaced_deployment("web", "default"))
+    assert apps.create_namespaced_deployment(namespace, body).metadata.generation == 1
+    apps.delete_namespaced_deployment("web", namespace)
+    assert apps.read_namespaced_deployment("web", namespace).metadata.generation == 2
+    apps.patch_namespaced_deployment("web", namespace, {"metadata": {"finalizers": None}})
+    assert gone(lambda: apps.read_namespaced_deployment("web", namespace))
 
 
-def test_delete_preconditions(core: KubeApi) -> None:
-    created = core.create_namespaced_config_map("default", configmap("cm"))
+@pytest.mark.cluster
+def test_delete_preconditions(core: KubeApi, namespace: str) -> None:
+    created = core.create_namespaced_config_map(namespace, configmap("cm"))
     with pytest.raises(ApiException) as caught:
-        core.delete_namespaced_config_map("cm", "default", body={"preconditions": {"resourceVersion": "1"}})
+        core.delete_namespaced_config_map("cm", namespace, body={"preconditions": {"resourceVersion": "1"}})
     assert caught.value.status == 409
     assert json.loads(caught.value.body or "")["message"] == (
         'Operation cannot be fulfilled on configmaps "cm": Precondition failed: ResourceVersion in precondition: 1, '
         f"ResourceVersion in object meta: {created.metadata.resource_version}"
     )
-    core.delete_namespaced_config_map("cm", "default", body={"preconditions": {"uid": created.metadata.uid}})
-    assert gone(read_cm(core, "cm"))
+    core.delete_namespaced_config_map("cm", namespace, body={"preconditions": {"uid": created.metadata.uid}})
+    assert gone(read_cm(core, "cm", namespace))
 
 
 # ---------------------------------------------------------------------------------------------- garbage collection
 
 
-def test_background_deletion_collects_dependents(core: KubeApi) -> None:
-    owner = core.create_namespaced_config_map("default", configmap("owner"))
-    core.create_namespaced_config_map("default", configmap("child-1", owners=[owner_ref(owner)]))
-    core.create_namespaced_config_map("default", configmap("child-2", owners=[owner_ref(owner, block=True)]))
-    second_owner = core.create_namespaced_config_map("default", configmap("other-owner"))
+@pytest.mark.cluster
+def test_background_deletion_collects_dependents(core: KubeApi, namespace: str) -> None:
+    owner = core.create_namespaced_config_map(namespace, configmap("owner"))
+    core.create_namespaced_config_map(namespace, configmap("child-1", owners=[owner_ref(owner)]))
+    core.create_namespaced_config_map(namespace, configmap("child-2", owners=[owner_ref(owner, block=True)]))
+    second_owner = core.create_namespaced_config_map(namespace, configmap("other-owner"))
     core.create_namespaced_config_map(
-        "default", configmap("shared", owners=[owner_ref(owner), owner_ref(second_owner)])
+        namespace, configmap("shared", owners=[owner_ref(owner), owner_ref(second_owner)])
     )
 
-    core.delete_namespaced_config_map("owner", "default", propagation_policy="Background")
-    assert gone(read_cm(core, "owner"))  # the owner goes at once
-    eventually(lambda: gone(read_cm(core, "child-1")) and gone(read_cm(core, "child-2")), "dependents collected")
+    core.delete_namespaced_config_map("owner", namespace, propagation_policy="Background")
+    assert gone(read_cm(core, "owner", namespace))  # the owner goes at once
+    eventually(
+        lambda: gone(read_cm(core, "child-1", namespace)) and gone(read_cm(core, "child-2", namespace)),
+        "dependents collected",
+    )
 
     # A dependent with another live owner stays; it only loses the reference to the deleted one.
     shared = eventually(
         lambda: (
-            (cm := core.read_namespaced_config_map("shared", "default")).metadata.owner_references
+            (cm := core.read_namespaced_config_map("shared", namespace)).metadata.owner_references
             and len(cm.metadata.owner_references) == 1
             and cm
         ),
@@ -209,50 +217,53 @@ def test_background_deletion_collects_dependents(core: KubeApi) -> None:
     assert shared.metadata.owner_references[0].name == "other-owner"
 
 
-def test_foreground_deletion_waits_for_blocking_dependents(core: KubeApi) -> None:
-    owner = core.create_namespaced_config_map("default", configmap("owner"))
-    core.create_namespaced_config_map("default", configmap("free", owners=[owner_ref(owner, block=True)]))
+@pytest.mark.cluster
+def test_foreground_deletion_waits_for_blocking_dependents(core: KubeApi, namespace: str) -> None:
+    owner = core.create_namespaced_config_map(namespace, configmap("owner"))
+    core.create_namespaced_config_map(namespace, configmap("free", owners=[owner_ref(owner, block=True)]))
     core.create_namespaced_config_map(
-        "default", configmap("stuck", finalizers=[HOLD], owners=[owner_ref(owner, block=True)])
+        namespace, configmap("stuck", finalizers=[HOLD], owners=[owner_ref(owner, block=True)])
     )
 
-    marked = core.delete_namespaced_config_map("owner", "default", propagation_policy="Foreground")
+    marked = core.delete_namespaced_config_map("owner", namespace, propagation_policy="Foreground")
     assert "foregroundDeletion" in marked["metadata"]["finalizers"]
     assert marked["metadata"]["deletionTimestamp"]
 
-    eventually(lambda: gone(read_cm(core, "free")), "the free dependent to be deleted")
+    eventually(lambda: gone(read_cm(core, "free", namespace)), "the free dependent to be deleted")
     stuck = eventually(
-        lambda: (cm := core.read_namespaced_config_map("stuck", "default")).metadata.deletion_timestamp and cm,
+        lambda: (cm := core.read_namespaced_config_map("stuck", namespace)).metadata.deletion_timestamp and cm,
         "the held dependent to be marked for deletion",
     )
     assert stuck.metadata.finalizers == [HOLD]
     # The owner waits for its blocking dependent.
-    still = core.read_namespaced_config_map("owner", "default")
+    still = core.read_namespaced_config_map("owner", namespace)
     assert still.metadata.finalizers == ["foregroundDeletion"]
 
-    core.patch_namespaced_config_map("stuck", "default", {"metadata": {"finalizers": None}})
-    eventually(lambda: gone(read_cm(core, "owner")), "the owner to go after its dependents")
+    core.patch_namespaced_config_map("stuck", namespace, {"metadata": {"finalizers": None}})
+    eventually(lambda: gone(read_cm(core, "owner", namespace)), "the owner to go after its dependents")
 
 
-def test_orphan_deletion_keeps_dependents(core: KubeApi) -> None:
-    owner = core.create_namespaced_config_map("default", configmap("owner"))
-    core.create_namespaced_config_map("default", configmap("child", owners=[owner_ref(owner)]))
+@pytest.mark.cluster
+def test_orphan_deletion_keeps_dependents(core: KubeApi, namespace: str) -> None:
+    owner = core.create_namespaced_config_map(namespace, configmap("owner"))
+    core.create_namespaced_config_map(namespace, configmap("child", owners=[owner_ref(owner)]))
 
-    core.delete_namespaced_config_map("owner", "default", propagation_policy="Orphan")
-    eventually(lambda: gone(read_cm(core, "owner")), "the owner to be deleted")
-    child = core.read_namespaced_config_map("child", "default")
+    core.delete_namespaced_config_map("owner", namespace, propagation_policy="Orphan")
+    eventually(lambda: gone(read_cm(core, "owner", namespace)), "the owner to be deleted")
+    child = core.read_namespaced_config_map("child", namespace)
     assert not child.metadata.owner_references
 
 
-def test_dependent_of_a_missing_owner_is_collected(core: KubeApi) -> None:
+@pytest.mark.cluster
+def test_dependent_of_a_missing_owner_is_collected(core: KubeApi, namespace: str) -> None:
     phantom = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "name": "never-existed",
         "uid": "6b1d8a3e-0000-4000-8000-000000000000",
     }
-    core.create_namespaced_config_map("default", configmap("orphaned", owners=[phantom]))
-    eventually(lambda: gone(read_cm(core, "orphaned")), "a dependent of a missing owner to be collected")
+    core.create_namespaced_config_map(namespace, configmap("orphaned", owners=[phantom]))
+    eventually(lambda: gone(read_cm(core, "orphaned", namespace)), "a dependent of a missing owner to be collected")
 
 
 # ---------------------------------------------------------------------------------------------- namespaces
@@ -329,9 +340,10 @@ def test_namespace_deletion_empties_it_then_removes_it(
     core.patch_namespaced_config_map("held", "doomed", {"metadata": {"finalizers": None}})
     eventually(lambda: gone(lambda: core.read_namespace("doomed")), "the namespace to disappear")
 
-    # The namespace can then be made again, empty.
+    # The namespace can then be made again, empty but for what the cluster puts in every namespace.
     assert core.create_namespace({"metadata": {"name": "doomed"}}).status.phase == "Active"
-    assert core.list_namespaced_config_map("doomed").items == []
+    fresh = eventually(lambda: core.list_namespaced_config_map("doomed").items, "the new namespace's CA bundle")
+    assert [cm.metadata.name for cm in fresh] == ["kube-root-ca.crt"]
 
     raw = requests.post(f"{emulator.url}/api/v1/namespaces/doomed/configmaps", json=configmap("fresh"), timeout=5)
     assert raw.status_code == 201
@@ -350,3 +362,16 @@ def test_namespace_finalize_subresource(core: KubeApi) -> None:
     finalized = core.replace_namespace_finalize("stuck", namespace)
     assert "ignored" not in (finalized.metadata.labels or {})
     eventually(lambda: gone(lambda: core.read_namespace("stuck")), "the namespace to disappear")
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("name", ["default", "kube-system", "kube-public"])
+def test_system_namespaces_may_not_be_deleted(core: KubeApi, name: str) -> None:
+    with pytest.raises(ApiException) as refused:
+        core.delete_namespace(name)
+
+    assert refused.value.status == 403
+    body = json.loads(refused.value.body)
+    assert body["reason"] == "Forbidden"
+    assert body["message"] == f'namespaces "{name}" is forbidden: this namespace may not be deleted'
+    assert core.read_namespace(name).metadata.deletion_timestamp is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ config: Any = kubernetes.config
 watch: Any = kubernetes.watch
 
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
+ROOT_CA = "kube-root-ca.crt"  # the ConfigMap the cluster puts in every namespace
 
 
 @pytest.fixture
@@ -44,13 +45,21 @@ def make(core: KubeApi, name: str, namespace: str = "default", **labels: str) ->
     return str(core.create_namespaced_config_map(namespace, body).metadata.resource_version)
 
 
-def relabel(core: KubeApi, name: str, **labels: str | None) -> str:
-    patched = core.patch_namespaced_config_map(name, "default", {"metadata": {"labels": labels}})
+def relabel(core: KubeApi, name: str, namespace: str, **labels: str | None) -> str:
+    patched = core.patch_namespaced_config_map(name, namespace, {"metadata": {"labels": labels}})
     return str(patched.metadata.resource_version)
 
 
 def names(items: list[Any]) -> list[str]:
     return [item.metadata.name for item in items]
+
+
+def eventually(check: Callable[[], bool], what: str, deadline: float = 10.0) -> None:
+    end = time.monotonic() + deadline
+    while not check():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for: {what}")
+        time.sleep(0.05)
 
 
 def raw_watch(
@@ -92,11 +101,11 @@ def test_label_selectors_equality_and_set_based(core: KubeApi, base: str) -> Non
 
     assert selected("app=web") == ["web-back", "web-front"]
     assert selected("app==web") == ["web-back", "web-front"]
-    assert selected("app!=web") == ["db", "plain"]  # != also matches objects without the label
+    assert selected("app!=web") == ["db", ROOT_CA, "plain"]  # != also matches objects without the label
     assert selected("app in (web,db)") == ["db", "web-back", "web-front"]
-    assert selected("app notin (web)") == ["db", "plain"]
+    assert selected("app notin (web)") == ["db", ROOT_CA, "plain"]
     assert selected("tier") == ["web-back", "web-front"]
-    assert selected("!tier") == ["db", "plain"]
+    assert selected("!tier") == ["db", ROOT_CA, "plain"]
     assert selected("app=web,tier=front") == ["web-front"]
     assert selected("app in (web),tier notin (front)") == ["web-back"]
     assert selected("app=nothing") == []
@@ -111,15 +120,20 @@ def test_field_selectors_on_name_and_namespace(core: KubeApi, base: str) -> None
     make(core, "a")
     make(core, "b")
     make(core, "a", namespace="other")
+    # The cluster publishes its CA bundle in the new namespace a moment after creating it.
+    eventually(lambda: ROOT_CA in names(core.list_namespaced_config_map("other").items), "the CA bundle in other")
 
     by_name = core.list_namespaced_config_map("default", field_selector="metadata.name=a").items
     assert [(i.metadata.namespace, i.metadata.name) for i in by_name] == [("default", "a")]
-    assert names(core.list_namespaced_config_map("default", field_selector="metadata.name!=a").items) == ["b"]
+    assert names(core.list_namespaced_config_map("default", field_selector="metadata.name!=a").items) == [
+        "b",
+        ROOT_CA,
+    ]
 
     everywhere = core.list_config_map_for_all_namespaces(field_selector="metadata.name=a").items
     assert sorted(i.metadata.namespace for i in everywhere) == ["default", "other"]
     in_other = core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=other").items
-    assert [(i.metadata.namespace, i.metadata.name) for i in in_other] == [("other", "a")]
+    assert [(i.metadata.namespace, i.metadata.name) for i in in_other] == [("other", "a"), ("other", ROOT_CA)]
     both = core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=default,metadata.name=b")
     assert names(both.items) == ["b"]
 
@@ -141,7 +155,7 @@ def test_list_resource_version_is_the_global_one(core: KubeApi) -> None:
 
 
 def test_pagination_with_limit_and_continue(core: KubeApi, base: str) -> None:
-    for index in range(5):
+    for index in range(4):  # five ConfigMaps with the CA bundle, which sorts last
         make(core, f"cm-{index}")
 
     first = core.list_namespaced_config_map("default", limit=2)
@@ -154,7 +168,7 @@ def test_pagination_with_limit_and_continue(core: KubeApi, base: str) -> None:
     assert second.metadata.remaining_item_count == 1
 
     last = core.list_namespaced_config_map("default", limit=2, _continue=second.metadata._continue)
-    assert names(last.items) == ["cm-4"]
+    assert names(last.items) == [ROOT_CA]
     assert last.metadata._continue is None
     assert last.metadata.remaining_item_count is None
 
@@ -173,16 +187,17 @@ def test_pagination_with_limit_and_continue(core: KubeApi, base: str) -> None:
 # ---------------------------------------------------------------------------------------------- watches
 
 
-def test_watch_from_a_resource_version_replays_exactly_the_later_events(core: KubeApi) -> None:
-    make(core, "before")
-    start = make(core, "a")
-    relabel(core, "a", x="1")
-    make(core, "b")
-    core.delete_namespaced_config_map("a", "default")
-    core.create_namespaced_secret("default", {"metadata": {"name": "not-a-configmap"}})
+@pytest.mark.cluster
+def test_watch_from_a_resource_version_replays_exactly_the_later_events(core: KubeApi, namespace: str) -> None:
+    make(core, "before", namespace)
+    start = make(core, "a", namespace)
+    relabel(core, "a", namespace, x="1")
+    make(core, "b", namespace)
+    core.delete_namespaced_config_map("a", namespace)
+    core.create_namespaced_secret(namespace, {"metadata": {"name": "not-a-configmap"}})
 
     watcher = watch.Watch()
-    events = list(watcher.stream(core.list_namespaced_config_map, "default", resource_version=start, timeout_seconds=1))
+    events = list(watcher.stream(core.list_namespaced_config_map, namespace, resource_version=start, timeout_seconds=1))
     assert [(e["type"], e["object"].metadata.name) for e in events] == [
         ("MODIFIED", "a"),
         ("ADDED", "b"),
@@ -198,23 +213,30 @@ def test_watch_without_resource_version_starts_with_added_events(core: KubeApi, 
     make(core, "one")
     make(core, "two")
     events, _ = raw_watch(base, CONFIGMAPS, {"timeoutSeconds": "1"})
-    assert summary(events) == [("ADDED", "one"), ("ADDED", "two")]
+    assert summary(events) == [("ADDED", ROOT_CA), ("ADDED", "one"), ("ADDED", "two")]
     assert all(e["object"]["kind"] == "ConfigMap" and e["object"]["apiVersion"] == "v1" for e in events)
 
     # resourceVersion=0 means "any": the same synthetic ADDED events.
     zero, _ = raw_watch(base, CONFIGMAPS, {"timeoutSeconds": "1", "resourceVersion": "0"})
-    assert summary(zero) == [("ADDED", "one"), ("ADDED", "two")]
+    assert summary(zero) == [("ADDED", ROOT_CA), ("ADDED", "one"), ("ADDED", "two")]
 
 
-def test_watch_sees_live_changes_and_only_its_namespace(core: KubeApi) -> None:
-    core.create_namespace({"metadata": {"name": "elsewhere"}})
-    start = core.list_namespaced_config_map("default").metadata.resource_version
-    watcher = watch.Watch()
-    stream = watcher.stream(core.list_namespaced_config_map, "default", resource_version=start, timeout_seconds=5)
-    make(core, "elsewhere-cm", namespace="elsewhere")
-    make(core, "here")
-    first = next(stream)
-    watcher.stop()
+@pytest.mark.cluster
+def test_watch_sees_live_changes_and_only_its_namespace(core: KubeApi, namespace: str) -> None:
+    elsewhere = f"{namespace}-elsewhere"
+    core.create_namespace(
+        {"metadata": {"name": elsewhere, "labels": {"app.kubernetes.io/created-by": "k8s-manager-tests"}}}
+    )
+    try:
+        start = core.list_namespaced_config_map(namespace).metadata.resource_version
+        watcher = watch.Watch()
+        stream = watcher.stream(core.list_namespaced_config_map, namespace, resource_version=start, timeout_seconds=5)
+        make(core, "elsewhere-cm", elsewhere)
+        make(core, "here", namespace)
+        first = next(stream)
+        watcher.stop()
+    finally:
+        core.delete_namespace(elsewhere)
     assert (first["type"], first["object"].metadata.name) == ("ADDED", "here")
 
 
@@ -292,21 +314,22 @@ def test_timeout_seconds_ends_the_stream_on_time(core: KubeApi, base: str) -> No
     assert summary(with_bookmarks) == []
 
 
-def test_label_changes_move_objects_in_and_out_of_a_watched_selection(core: KubeApi) -> None:
-    make(core, "cm", app="other")
-    start = core.list_namespaced_config_map("default").metadata.resource_version
-    relabel(core, "cm", app="web")  # enters the selection
-    core.patch_namespaced_config_map("cm", "default", {"data": {"k": "v"}})  # changes inside it
-    relabel(core, "cm", app="other")  # leaves it
-    core.patch_namespaced_config_map("cm", "default", {"data": {"k": "w"}})  # changes outside: unseen
-    relabel(core, "cm", app="web")  # enters again
-    core.delete_namespaced_config_map("cm", "default")
+@pytest.mark.cluster
+def test_label_changes_move_objects_in_and_out_of_a_watched_selection(core: KubeApi, namespace: str) -> None:
+    make(core, "cm", namespace, app="other")
+    start = core.list_namespaced_config_map(namespace).metadata.resource_version
+    relabel(core, "cm", namespace, app="web")  # enters the selection
+    core.patch_namespaced_config_map("cm", namespace, {"data": {"k": "v"}})  # changes inside it
+    relabel(core, "cm", namespace, app="other")  # leaves it
+    core.patch_namespaced_config_map("cm", namespace, {"data": {"k": "w"}})  # changes outside: unseen
+    relabel(core, "cm", namespace, app="web")  # enters again
+    core.delete_namespaced_config_map("cm", namespace)
 
     watcher = watch.Watch()
     events = list(
         watcher.stream(
             core.list_namespaced_config_map,
-            "default",
+            namespace,
             label_selector="app=web",
             resource_version=start,
             timeout_seconds=1,

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 import pytest
 from kube_emulator.cluster import Cluster
 from kube_emulator.controllers import (
     NODE_NAME,
+    STATIC_ROOT_CA_PEM,
     Controllers,
+    generate_root_ca_pem,
     namespace_conditions,
     pod_template_hash,
 )
@@ -20,6 +24,8 @@ from kube_emulator.resources import JsonObject, ResourceType
 from kube_emulator.store import DELETED
 
 Factory = Callable[..., Awaitable[tuple[Cluster, Controllers]]]
+
+ROOT_CA = "kube-root-ca.crt"  # the ConfigMap the cluster puts in every namespace
 
 
 @pytest.fixture
@@ -48,6 +54,8 @@ def rt(cluster: Cluster, plural: str) -> ResourceType:
     where = {
         "configmaps": ("", "v1"),
         "secrets": ("", "v1"),
+        "serviceaccounts": ("", "v1"),
+        "services": ("", "v1"),
         "namespaces": ("", "v1"),
         "pods": ("", "v1"),
         "events": ("", "v1"),
@@ -73,6 +81,10 @@ def find(cluster: Cluster, plural: str, name: str, namespace: str | None = "defa
 def items(cluster: Cluster, plural: str, namespace: str | None = "default") -> list[JsonObject]:
     found, _ = cluster.store.list_objects(rt(cluster, plural), namespace)
     return found
+
+
+def names(objects: list[JsonObject]) -> list[str]:
+    return [obj["metadata"]["name"] for obj in objects]
 
 
 def owner_ref(owner: JsonObject, block: bool = True, controller: bool = False) -> JsonObject:
@@ -189,7 +201,7 @@ async def test_foreground_deletion_removes_a_three_level_chain_bottom_up(make: F
     await controllers.wait_idle()
 
     assert deleted == ["bottom", "middle", "top"]
-    assert items(cluster, "configmaps") == []
+    assert names(items(cluster, "configmaps")) == [ROOT_CA]
 
 
 async def test_foreground_deletion_waits_for_a_blocking_dependent(make: Factory) -> None:
@@ -212,7 +224,7 @@ async def test_foreground_deletion_waits_for_a_blocking_dependent(make: Factory)
 
     drop_finalizers(cluster, "configmaps", "held")
     await controllers.wait_idle()
-    assert items(cluster, "configmaps") == []
+    assert names(items(cluster, "configmaps")) == [ROOT_CA]
 
 
 async def test_foreground_deletion_does_not_wait_for_non_blocking_dependents(make: Factory) -> None:
@@ -873,3 +885,272 @@ def test_pod_template_hash_is_stable_and_name_safe() -> None:
     changed = copy.deepcopy(template)
     changed["spec"]["containers"][0]["image"] = "nginx:1.28"
     assert pod_template_hash(changed) != first
+
+
+# ---------------------------------------------------------------- namespace defaults and the kubernetes Service
+
+SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+DESCRIPTION = (
+    "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the "
+    "internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes "
+    "clusters."
+)
+
+
+def assert_is_a_ca_certificate(pem: str) -> None:
+    """A self-signed CA certificate for "kubernetes", valid now, as kubeadm's."""
+    x509 = pytest.importorskip("cryptography.x509")
+    certificate = x509.load_pem_x509_certificate(pem.encode())
+    assert pem.startswith("-----BEGIN CERTIFICATE-----\n")
+    assert pem.endswith("-----END CERTIFICATE-----\n")
+    common_names = certificate.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    assert [attribute.value for attribute in common_names] == ["kubernetes"]
+    assert certificate.issuer == certificate.subject
+    certificate.verify_directly_issued_by(certificate)  # signed by its own key
+    basic_constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert (basic_constraints.critical, basic_constraints.value.ca) == (True, True)
+    assert certificate.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    assert certificate.not_valid_before_utc < datetime.now(UTC) < certificate.not_valid_after_utc
+
+
+def root_ca_configmap(cluster: Cluster, namespace: str) -> JsonObject:
+    found = find(cluster, "configmaps", ROOT_CA, namespace)
+    assert found is not None, f"no {ROOT_CA} in {namespace}"
+    return found
+
+
+def edit(cluster: Cluster, plural: str, name: str, namespace: str, change: Callable[[JsonObject], None]) -> None:
+    obj = find(cluster, plural, name, namespace)
+    assert obj is not None
+    change(obj)
+    cluster.store.update(rt(cluster, plural), namespace, name, obj)
+
+
+async def test_a_started_cluster_already_has_its_defaults() -> None:
+    cluster = Cluster()
+    controllers = Controllers(cluster, EmulatorSettings())
+    controllers.start()
+    try:
+        # Present as soon as start() returns, before any reconcile step: as in a cluster up for a while.
+        for namespace in SYSTEM_NAMESPACES:
+            account = find(cluster, "serviceaccounts", "default", namespace)
+            assert account is not None
+            assert set(account) == {"apiVersion", "kind", "metadata"}  # no secrets, no automount setting
+            assert set(account["metadata"]) == {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"}
+            configmap = root_ca_configmap(cluster, namespace)
+            assert configmap["metadata"]["annotations"] == {"kubernetes.io/description": DESCRIPTION}
+            assert configmap["data"] == {"ca.crt": controllers.root_ca_pem}
+            assert "labels" not in configmap["metadata"]
+        service = find(cluster, "services", "kubernetes")
+        assert service is not None
+        assert service["metadata"]["labels"] == {"component": "apiserver", "provider": "kubernetes"}
+        assert service["spec"] == {
+            "type": "ClusterIP",
+            "clusterIP": "10.96.0.1",
+            "clusterIPs": ["10.96.0.1"],
+            "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+            "internalTrafficPolicy": "Cluster",
+            "sessionAffinity": "None",
+            "ports": [{"name": "https", "protocol": "TCP", "port": 443, "targetPort": 6443}],
+        }
+        assert service["status"] == {"loadBalancer": {}}
+        assert names(items(cluster, "services", None)) == ["kubernetes"]
+        await controllers.wait_idle()
+        assert names(items(cluster, "serviceaccounts", None)) == ["default"] * len(SYSTEM_NAMESPACES)
+        assert names(items(cluster, "configmaps", None)) == [ROOT_CA] * len(SYSTEM_NAMESPACES)
+    finally:
+        await controllers.stop()
+
+
+async def test_the_root_ca_is_one_certificate_per_emulator() -> None:
+    first, second = Cluster(), Cluster()
+    first_controllers = Controllers(first, EmulatorSettings())
+    second_controllers = Controllers(second, EmulatorSettings())
+    pem = first_controllers.root_ca_pem
+    assert_is_a_ca_certificate(pem)
+    assert second_controllers.root_ca_pem != pem
+    first_controllers.start()
+    await first_controllers.stop()
+    first_controllers.start()  # a restart keeps the cluster's CA
+    try:
+        assert first_controllers.root_ca_pem == pem
+        assert {root_ca_configmap(first, ns)["data"]["ca.crt"] for ns in SYSTEM_NAMESPACES} == {pem}
+    finally:
+        await first_controllers.stop()
+
+
+def test_without_cryptography_the_root_ca_is_a_static_certificate(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_is_a_ca_certificate(STATIC_ROOT_CA_PEM)
+    monkeypatch.setitem(sys.modules, "cryptography", None)  # makes `from cryptography import …` fail
+    assert generate_root_ca_pem() == STATIC_ROOT_CA_PEM
+
+
+async def test_a_new_namespace_gets_its_service_account_and_root_ca(make: Factory) -> None:
+    cluster, controllers = await make()
+    create(cluster, "namespaces", {"metadata": {"name": "team"}}, namespace=None)
+    # A moment later, not inside the namespace's creation.
+    assert items(cluster, "serviceaccounts", "team") == []
+    assert items(cluster, "configmaps", "team") == []
+    await controllers.wait_idle()
+
+    assert names(items(cluster, "serviceaccounts", "team")) == ["default"]
+    configmap = root_ca_configmap(cluster, "team")
+    assert configmap["data"] == {"ca.crt": controllers.root_ca_pem}
+    assert configmap["metadata"]["annotations"] == {"kubernetes.io/description": DESCRIPTION}
+    assert names(items(cluster, "configmaps", "team")) == [ROOT_CA]
+
+
+async def test_a_deleted_default_service_account_comes_back(make: Factory) -> None:
+    cluster, controllers = await make()
+    first = find(cluster, "serviceaccounts", "default")
+    assert first is not None
+
+    cluster.store.delete(rt(cluster, "serviceaccounts"), "default", "default")
+    await controllers.wait_idle()
+    again = find(cluster, "serviceaccounts", "default")
+    assert again is not None
+    assert again["metadata"]["uid"] != first["metadata"]["uid"]
+
+    # An existing one is never touched, whatever it says.
+    edit(cluster, "serviceaccounts", "default", "default", lambda sa: sa.update(automountServiceAccountToken=False))
+    await controllers.wait_idle()
+    edited = find(cluster, "serviceaccounts", "default")
+    assert edited is not None
+    assert edited["automountServiceAccountToken"] is False
+    assert edited["metadata"]["uid"] == again["metadata"]["uid"]
+
+
+async def test_a_deleted_root_ca_configmap_comes_back(make: Factory) -> None:
+    cluster, controllers = await make()
+    first = root_ca_configmap(cluster, "kube-system")
+
+    cluster.store.delete(rt(cluster, "configmaps"), "kube-system", ROOT_CA)
+    await controllers.wait_idle()
+    again = root_ca_configmap(cluster, "kube-system")
+    assert again["metadata"]["uid"] != first["metadata"]["uid"]
+    assert again["data"] == first["data"]
+    assert again["metadata"]["annotations"] == first["metadata"]["annotations"]
+
+
+async def test_an_edited_root_ca_configmap_is_restored(make: Factory) -> None:
+    cluster, controllers = await make()
+    original = root_ca_configmap(cluster, "default")
+
+    def tamper(configmap: JsonObject) -> None:
+        configmap["data"] = {"ca.crt": "not a certificate", "extra": "x"}
+        configmap["metadata"]["labels"] = {"mine": "yes"}
+        configmap["metadata"]["annotations"] = {"example.com/note": "kept"}
+
+    edit(cluster, "configmaps", ROOT_CA, "default", tamper)
+    await controllers.wait_idle()
+
+    restored = root_ca_configmap(cluster, "default")
+    assert restored["metadata"]["uid"] == original["metadata"]["uid"]  # updated, not re-created
+    assert restored["data"] == {"ca.crt": controllers.root_ca_pem}  # the whole data, the extra key gone
+    assert restored["metadata"]["annotations"] == {
+        "example.com/note": "kept",
+        "kubernetes.io/description": DESCRIPTION,
+    }
+    assert restored["metadata"]["labels"] == {"mine": "yes"}
+
+
+async def test_a_root_ca_description_is_only_restored_when_missing(make: Factory) -> None:
+    cluster, controllers = await make()
+
+    def describe(text: str) -> Callable[[JsonObject], None]:
+        return lambda configmap: configmap["metadata"]["annotations"].update({"kubernetes.io/description": text})
+
+    # The real publisher checks that the annotation is not empty, not that it is its own text.
+    edit(cluster, "configmaps", ROOT_CA, "default", describe("ours now"))
+    await controllers.wait_idle()
+    assert root_ca_configmap(cluster, "default")["metadata"]["annotations"] == {"kubernetes.io/description": "ours now"}
+
+    edit(cluster, "configmaps", ROOT_CA, "default", describe(""))
+    await controllers.wait_idle()
+    assert root_ca_configmap(cluster, "default")["metadata"]["annotations"] == {
+        "kubernetes.io/description": DESCRIPTION
+    }
+
+
+async def test_the_kubernetes_service_is_recreated_but_not_reset(make: Factory) -> None:
+    cluster, controllers = await make()
+    first = find(cluster, "services", "kubernetes")
+    assert first is not None
+
+    cluster.store.delete(rt(cluster, "services"), "default", "kubernetes")
+    await controllers.wait_idle()
+    again = find(cluster, "services", "kubernetes")
+    assert again is not None
+    assert again["metadata"]["uid"] != first["metadata"]["uid"]
+    assert again["spec"] == first["spec"]
+    assert again["metadata"]["labels"] == first["metadata"]["labels"]
+
+    # Since Kubernetes 1.17 the apiserver only creates it; an edited one stays edited.
+    edit(cluster, "services", "kubernetes", "default", lambda svc: svc["metadata"]["labels"].update(mine="yes"))
+    await controllers.wait_idle()
+    edited = find(cluster, "services", "kubernetes")
+    assert edited is not None
+    assert edited["metadata"]["labels"] == {"component": "apiserver", "provider": "kubernetes", "mine": "yes"}
+
+
+async def test_namespace_deletion_takes_the_defaults_along_and_does_not_bring_them_back(make: Factory) -> None:
+    cluster, controllers = await make()
+    create(cluster, "namespaces", {"metadata": {"name": "team"}}, namespace=None)
+    create(cluster, "configmaps", configmap("held", finalizers=["example.com/hold"]), namespace="team")
+    await controllers.wait_idle()
+    assert names(items(cluster, "serviceaccounts", "team")) == ["default"]
+    assert names(items(cluster, "configmaps", "team")) == ["held", ROOT_CA]
+    created_in_team: list[str] = []
+    cluster.store.subscribe(
+        lambda change: (
+            created_in_team.append(change.object["metadata"]["name"])
+            if change.type == "ADDED" and change.namespace == "team"
+            else None
+        )
+    )
+
+    cluster.store.delete(rt(cluster, "namespaces"), None, "team")
+    await controllers.wait_idle()
+
+    # Held in Terminating by the finalizer: the defaults are gone and stay gone.
+    namespace = find(cluster, "namespaces", "team", None)
+    assert namespace is not None
+    assert namespace["status"]["phase"] == "Terminating"
+    assert items(cluster, "serviceaccounts", "team") == []
+    assert names(items(cluster, "configmaps", "team")) == ["held"]
+    assert condition(namespace, "NamespaceContentRemaining")["message"] == (
+        "Some resources are remaining: configmaps. has 1 resource instances"
+    )
+
+    drop_finalizers(cluster, "configmaps", "held", "team")
+    await controllers.wait_idle()
+    assert find(cluster, "namespaces", "team", None) is None
+    assert created_in_team == []
+    assert items(cluster, "serviceaccounts", "team") == []
+    assert items(cluster, "configmaps", "team") == []
+
+
+async def test_controllers_started_on_a_terminating_namespace_leave_it_empty() -> None:
+    cluster = Cluster()
+    create(cluster, "namespaces", {"metadata": {"name": "team"}}, namespace=None)
+    create(cluster, "configmaps", configmap("held", finalizers=["example.com/hold"]), namespace="team")
+    cluster.store.delete(rt(cluster, "namespaces"), None, "team")
+    created: list[tuple[str, str]] = []
+    cluster.store.subscribe(
+        lambda change: (
+            created.append((change.namespace, change.object["metadata"]["name"])) if change.type == "ADDED" else None
+        )
+    )
+    controllers = Controllers(cluster, EmulatorSettings())
+    controllers.start()
+    try:
+        await controllers.wait_idle()
+        assert ("team", "default") not in created
+        assert ("team", ROOT_CA) not in created
+        assert ("kube-system", ROOT_CA) in created
+        assert items(cluster, "serviceaccounts", "team") == []
+        assert names(items(cluster, "configmaps", "team")) == ["held"]
+        assert names(items(cluster, "serviceaccounts", "default")) == ["default"]
+    finally:
+        await controllers.stop()

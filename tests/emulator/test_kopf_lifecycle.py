@@ -1,7 +1,9 @@
 """A real kopf operator (`kopf run` in a subprocess) driving a custom resource through its whole life.
 
 The operator is written by the test into tmp_path; everything it does is observed through the API:
-finalizers, status patches, posted events, adopted children and their garbage collection.
+finalizers, status patches, posted events, adopted children and their garbage collection. Each test has a
+CRD group and a namespace of its own, both deleted afterwards, so the lifecycle test also runs against a
+real cluster (K8S_MANAGER_TEST_KUBECONFIG).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +31,6 @@ KubeApi = Any
 client: Any = kubernetes.client
 config: Any = kubernetes.config
 
-GROUP = "kopf.example.com"
 PLURAL = "widgets"
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 DEADLINE = 20.0
@@ -41,7 +43,7 @@ import os
 import kopf
 import kubernetes
 
-GROUP, VERSION, PLURAL = "kopf.example.com", "v1", "widgets"
+GROUP, VERSION, PLURAL = os.environ["WIDGET_GROUP"], "v1", "widgets"
 TAG = os.environ["OPERATOR_TAG"]
 TICKS = {"count": 0}
 
@@ -99,14 +101,14 @@ def tick(patch, **_):
 '''
 
 
-def widget_crd() -> dict[str, Any]:
+def widget_crd(group: str) -> dict[str, Any]:
     open_object = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "metadata": {"name": f"{PLURAL}.{group}"},
         "spec": {
-            "group": GROUP,
+            "group": group,
             "scope": "Namespaced",
             "names": {"plural": PLURAL, "singular": "widget", "kind": "Widget"},
             "versions": [
@@ -150,45 +152,39 @@ class Operator:
 
 @dataclass
 class Cluster:
-    emulator: ThreadedEmulator
-    base: str
+    """The API as the tests see it: widgets of the test's own CRD group, in the test's own namespace."""
+
     core: KubeApi
     custom: KubeApi
+    group: str
+    namespace: str
     start_operator: Callable[[str], Operator]
     operators: list[Operator]
 
     def widget(self, name: str) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = self.custom.get_namespaced_custom_object(GROUP, "v1", "default", PLURAL, name)
+            found: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                self.group, "v1", self.namespace, PLURAL, name
+            )
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
         return found
 
+    def patch_widget(self, name: str, patch: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(self.group, "v1", self.namespace, PLURAL, name, patch)
+
+    def delete_widget(self, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(self.group, "v1", self.namespace, PLURAL, name)
+
     def configmap(self, name: str) -> Any:
         try:
-            return self.core.read_namespaced_config_map(name, "default")
+            return self.core.read_namespaced_config_map(name, self.namespace)
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
-
-    def expire_watches(self) -> None:
-        """Move the resourceVersion on, compact the history and end every watch, all in one step.
-
-        Atomic on the emulator's loop, so no event or bookmark can reach a watcher in between: every
-        watcher's last resourceVersion is then older than the compacted one, and re-watching gets 410.
-        """
-
-        def expire() -> None:
-            cluster = self.emulator.emulator.cluster
-            configmaps = cluster.rtype("", "v1", "configmaps")
-            cluster.store.create(configmaps, "default", {"metadata": {"generateName": "bump-"}})
-            cluster.store.compact()
-            cluster.store.end_watches()
-
-        self.emulator.run_sync(expire)
 
     def eventually(self, check: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
         end = time.monotonic() + deadline
@@ -202,8 +198,51 @@ class Cluster:
             time.sleep(0.1)
 
 
+def expire_watches(emulator: ThreadedEmulator, namespace: str) -> None:
+    """Move the resourceVersion on, compact the history and end every watch, all in one step.
+
+    Atomic on the emulator's loop, so no event or bookmark can reach a watcher in between: every
+    watcher's last resourceVersion is then older than the compacted one, and re-watching gets 410.
+    """
+
+    def expire() -> None:
+        cluster = emulator.emulator.cluster
+        configmaps = cluster.rtype("", "v1", "configmaps")
+        cluster.store.create(configmaps, namespace, {"metadata": {"generateName": "bump-"}})
+        cluster.store.compact()
+        cluster.store.end_watches()
+
+    emulator.run_sync(expire)
+
+
+def served(custom: KubeApi, group: str) -> bool:
+    try:
+        return PLURAL in {resource.name for resource in custom.get_api_resources(group, "v1").resources}
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+
+
+def remove_widgets_and_their_crd(cluster: Cluster, extensions: KubeApi) -> None:
+    """Whatever a failed test left: kopf's finalizers would hold the widgets, and so the CRD, forever."""
+    for item in cluster.custom.list_namespaced_custom_object(cluster.group, "v1", cluster.namespace, PLURAL)["items"]:
+        if item["metadata"].get("finalizers"):
+            try:
+                cluster.patch_widget(item["metadata"]["name"], {"metadata": {"finalizers": None}})
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+    try:
+        extensions.delete_custom_resource_definition(f"{PLURAL}.{cluster.group}")
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
 @pytest.fixture
-def cluster(emulator: ThreadedEmulator, kubeconfig: Path, tmp_path: Path) -> Iterator[Cluster]:
+def cluster(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[Cluster]:
+    group = f"kopf-{uuid.uuid4().hex[:8]}.example.com"
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     operator_file = tmp_path / "operator.py"
@@ -212,7 +251,13 @@ def cluster(emulator: ThreadedEmulator, kubeconfig: Path, tmp_path: Path) -> Ite
 
     def start_operator(tag: str) -> Operator:
         log_path = tmp_path / f"operator-{tag}.log"
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "OPERATOR_TAG": tag, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "OPERATOR_TAG": tag,
+            "WIDGET_GROUP": group,
+            "PYTHONUNBUFFERED": "1",
+        }
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
                 [
@@ -236,28 +281,23 @@ def cluster(emulator: ThreadedEmulator, kubeconfig: Path, tmp_path: Path) -> Ite
 
     with client.ApiClient(configuration) as api_client:
         extensions = client.ApiextensionsV1Api(api_client)
-        extensions.create_custom_resource_definition(widget_crd())
-        running = Cluster(
-            emulator,
-            emulator.url,
-            client.CoreV1Api(api_client),
-            client.CustomObjectsApi(api_client),
-            start_operator,
-            operators,
-        )
-        running.eventually(
-            lambda: requests.get(f"{emulator.url}/apis/{GROUP}/v1", timeout=5).status_code == 200, "the CRD"
-        )
+        custom = client.CustomObjectsApi(api_client)
+        extensions.create_custom_resource_definition(widget_crd(group))
+        running = Cluster(client.CoreV1Api(api_client), custom, group, namespace, start_operator, operators)
         try:
+            running.eventually(lambda: served(custom, group), "the CRD to be served")
             yield running
         finally:
             for operator in operators:
                 operator.stop()
+            remove_widgets_and_their_crd(running, extensions)
 
 
 def create_widget(cluster: Cluster, name: str, size: int) -> dict[str, Any]:
-    body = {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": name}, "spec": {"size": size}}
-    created: dict[str, Any] = cluster.custom.create_namespaced_custom_object(GROUP, "v1", "default", PLURAL, body)
+    body = {"apiVersion": f"{cluster.group}/v1", "kind": "Widget", "metadata": {"name": name}, "spec": {"size": size}}
+    created: dict[str, Any] = cluster.custom.create_namespaced_custom_object(
+        cluster.group, "v1", cluster.namespace, PLURAL, body
+    )
     return created
 
 
@@ -274,6 +314,7 @@ def handled(cluster: Cluster, name: str) -> dict[str, Any] | None:
     return None
 
 
+@pytest.mark.cluster
 def test_kopf_drives_a_custom_resource_through_its_life(cluster: Cluster) -> None:
     first = cluster.start_operator("first")
     created = create_widget(cluster, "w1", size=1)
@@ -291,14 +332,14 @@ def test_kopf_drives_a_custom_resource_through_its_life(cluster: Cluster) -> Non
 
     # kopf posts core v1 events about the object (its logging and handler outcomes).
     def events() -> list[Any]:
-        listed = cluster.core.list_namespaced_event("default", field_selector="involvedObject.name=w1").items
+        listed = cluster.core.list_namespaced_event(cluster.namespace, field_selector="involvedObject.name=w1").items
         return [e for e in listed if e.involved_object.kind == "Widget"]
 
     explicit = cluster.eventually(lambda: [e for e in events() if e.reason == "ChildCreated"], "kopf.info's event")
     assert explicit[0].message == "w1-child"
     assert explicit[0].type == "Normal"
     assert explicit[0].involved_object.uid == created["metadata"]["uid"]
-    assert explicit[0].involved_object.api_version == f"{GROUP}/v1"
+    assert explicit[0].involved_object.api_version == f"{cluster.group}/v1"
     assert explicit[0].source.component == "kopf"
     assert explicit[0].metadata.name.startswith("kopf-event-")
     logged = cluster.eventually(
@@ -314,7 +355,7 @@ def test_kopf_drives_a_custom_resource_through_its_life(cluster: Cluster) -> Non
     cluster.eventually(lambda: status(cluster, "w1").get("ticks", 0) >= 2, "the timer")
 
     # Update: a spec change reaches the update handler; generation follows the spec.
-    cluster.custom.patch_namespaced_custom_object(GROUP, "v1", "default", PLURAL, "w1", {"spec": {"size": 2}})
+    cluster.patch_widget("w1", {"spec": {"size": 2}})
     cluster.eventually(lambda: status(cluster, "w1").get("seenSize") == 2, "the update handler")
     assert (cluster.widget("w1") or {})["metadata"]["generation"] == 2
 
@@ -325,7 +366,7 @@ def test_kopf_drives_a_custom_resource_through_its_life(cluster: Cluster) -> Non
     cluster.eventually(lambda: status(cluster, "w1").get("resumedBy") == "second", "the resume handler")
 
     # Delete: the delete handler runs, kopf removes its finalizer, the object goes, the child is collected.
-    cluster.custom.delete_namespaced_custom_object(GROUP, "v1", "default", PLURAL, "w1")
+    cluster.delete_widget("w1")
     cluster.eventually(lambda: cluster.widget("w1") is None, "the widget to be deleted")
     marker = cluster.configmap("w1-deleted")
     assert marker is not None
@@ -333,15 +374,16 @@ def test_kopf_drives_a_custom_resource_through_its_life(cluster: Cluster) -> Non
     cluster.eventually(lambda: cluster.configmap("w1-child") is None, "the child to be garbage-collected")
 
 
-def test_kopf_retries_through_injected_faults_and_converges(cluster: Cluster) -> None:
-    faults_url = f"{cluster.base}/_emulator/faults"
-    widget_path = f"/apis/{GROUP}/v1/namespaces/default/{PLURAL}/w2$"
+def test_kopf_retries_through_injected_faults_and_converges(cluster: Cluster, emulator: ThreadedEmulator) -> None:
+    faults_url = f"{emulator.url}/_emulator/faults"
+    group, namespace = cluster.group, cluster.namespace
+    widget_path = f"/apis/{group}/v1/namespaces/{namespace}/{PLURAL}/w2$"
     rules = [
-        {"method": "GET", "path": f"/apis/{GROUP}/v1/{PLURAL}$", "watch": False, "status": 503, "times": 1},
-        {"method": "GET", "path": f"/apis/{GROUP}/v1/{PLURAL}$", "watch": True, "status": 500, "times": 1},
+        {"method": "GET", "path": f"/apis/{group}/v1/{PLURAL}$", "watch": False, "status": 503, "times": 1},
+        {"method": "GET", "path": f"/apis/{group}/v1/{PLURAL}$", "watch": True, "status": 500, "times": 1},
         {"method": "PATCH", "path": widget_path, "status": 500, "times": 2},
         {"method": "PATCH", "path": f"{widget_path[:-1]}/status$", "status": 429, "retry_after": 1, "times": 1},
-        {"method": "POST", "path": "/api/v1/namespaces/default/events$", "status": 500, "times": 1},
+        {"method": "POST", "path": f"/api/v1/namespaces/{namespace}/events$", "status": 500, "times": 1},
     ]
     for rule in rules:
         assert requests.post(faults_url, json=rule, timeout=5).status_code == 201
@@ -356,21 +398,21 @@ def test_kopf_retries_through_injected_faults_and_converges(cluster: Cluster) ->
     assert all(hit >= 1 for hit in hits), hits  # every fault was actually met, and survived
 
     # A watch stream cut mid-way: kopf watches again and still sees later changes.
-    cut = {"path": f"/apis/{GROUP}/v1/{PLURAL}$", "watch": True, "break_watch_after": 1, "times": 1}
+    cut = {"path": f"/apis/{group}/v1/{PLURAL}$", "watch": True, "break_watch_after": 1, "times": 1}
     assert requests.post(faults_url, json=cut, timeout=5).status_code == 201
-    requests.post(f"{cluster.base}/_emulator/watches/close", timeout=5)  # makes kopf open a new, faulty watch
-    cluster.custom.patch_namespaced_custom_object(GROUP, "v1", "default", PLURAL, "w2", {"spec": {"size": 4}})
+    requests.post(f"{emulator.url}/_emulator/watches/close", timeout=5)  # makes kopf open a new, faulty watch
+    cluster.patch_widget("w2", {"spec": {"size": 4}})
     cluster.eventually(lambda: status(cluster, "w2").get("seenSize") == 4, "the update after a broken watch")
-    cluster.custom.patch_namespaced_custom_object(GROUP, "v1", "default", PLURAL, "w2", {"spec": {"size": 5}})
+    cluster.patch_widget("w2", {"spec": {"size": 5}})
     cluster.eventually(lambda: status(cluster, "w2").get("seenSize") == 5, "the update after re-watching")
     assert requests.get(faults_url, timeout=5).json()[-1]["hits"] == 1
 
     # History compacted under it: kopf's next watch gets 410 Gone, lists again and carries on.
-    cluster.expire_watches()
-    cluster.custom.patch_namespaced_custom_object(GROUP, "v1", "default", PLURAL, "w2", {"spec": {"size": 6}})
+    expire_watches(emulator, namespace)
+    cluster.patch_widget("w2", {"spec": {"size": 6}})
     cluster.eventually(lambda: status(cluster, "w2").get("seenSize") == 6, "the update after 410 Gone")
-    assert "Restarting the watch-stream for widgets.v1.kopf.example.com" in operator.log()  # kopf's 410 path
+    assert f"Restarting the watch-stream for widgets.v1.{group}" in operator.log()  # kopf's 410 path
 
-    cluster.custom.delete_namespaced_custom_object(GROUP, "v1", "default", PLURAL, "w2")
+    cluster.delete_widget("w2")
     cluster.eventually(lambda: cluster.widget("w2") is None, "the widget to be deleted")
     cluster.eventually(lambda: cluster.configmap("w2-child") is None, "the child to be garbage-collected")

@@ -1,18 +1,20 @@
 """kubectl 1.32 against the emulator, as a subprocess: apply, get, label, delete, wait and explain.
 
 Each test drives the real binary (fixtures in tests/conftest.py) and checks what a user of a real cluster
-would see: kubectl's own output, exit codes, and the objects it leaves behind.
+would see: kubectl's own output, exit codes, and the objects it leaves behind. Each test works in a namespace
+and an API group (for its CRDs) of its own, both deleted afterwards, so that those marked `cluster` also run
+against a real cluster (K8S_MANAGER_TEST_KUBECONFIG).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
 import time
-from collections.abc import Callable
-from pathlib import Path
+import uuid
+from collections.abc import Callable, Iterator
+from string import Template
 from typing import Any, Protocol
 
 import pytest
@@ -29,8 +31,9 @@ HOLD = "example.com/hold"
 class Kubectl(Protocol):
     """The `kubectl` fixture of tests/conftest.py."""
 
-    kubeconfig: Path
-    cache_dir: Path
+    def in_namespace(self, namespace: str) -> Kubectl: ...
+
+    def command(self, *args: str) -> list[str]: ...
 
     def run(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
@@ -39,13 +42,17 @@ class Kubectl(Protocol):
     def json(self, *args: str) -> Any: ...
 
 
-CRD = """
+# Workloads take this long to become ready on a real cluster that first has to pull the image.
+WORKLOAD_TIMEOUT = 180
+
+# The CRDs are templates for the test's own group ($group).
+CRD = Template("""
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: models.ml.example.com
+  name: models.$group
 spec:
-  group: ml.example.com
+  group: $group
   scope: Namespaced
   names: {plural: models, singular: model, kind: Model, shortNames: [mdl]}
   versions:
@@ -83,15 +90,15 @@ spec:
                     type: {type: string}
                     status: {type: string}
                     reason: {type: string}
-"""
+""")
 
-PLAIN_CRD = """
+PLAIN_CRD = Template("""
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: widgets.example.com
+  name: widgets.$group
 spec:
-  group: example.com
+  group: $group
   scope: Cluster
   names: {plural: widgets, singular: widget, kind: Widget}
   versions:
@@ -100,7 +107,7 @@ spec:
     storage: true
     schema:
       openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"""
+""")
 
 
 def deployment(env: list[dict[str, str]], name: str = "web") -> str:
@@ -121,15 +128,25 @@ def deployment(env: list[dict[str, str]], name: str = "web") -> str:
     )
 
 
-def model(name: str, namespace: str = "default", **spec: Any) -> str:
+def model_crd(group: str) -> str:
+    return CRD.substitute(group=group)
+
+
+def plain_crd(group: str) -> str:
+    return PLAIN_CRD.substitute(group=group)
+
+
+def model(group: str, name: str, namespace: str | None = None, **spec: Any) -> str:
+    """A Model, in kubectl's namespace unless `namespace` is given."""
+    metadata = {"name": name} if namespace is None else {"name": name, "namespace": namespace}
     return yaml.safe_dump(
-        {
-            "apiVersion": "ml.example.com/v1",
-            "kind": "Model",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"engine": "vllm", **spec},
-        }
+        {"apiVersion": f"{group}/v1", "kind": "Model", "metadata": metadata, "spec": {"engine": "vllm", **spec}}
     )
+
+
+def openapi_v2_name(group: str) -> str:
+    """The name of the group's definitions in /openapi/v2: the group's DNS labels reversed."""
+    return ".".join(reversed(group.split(".")))
 
 
 def apply(kubectl: Kubectl, manifest: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -142,10 +159,7 @@ def lines(output: str) -> list[list[str]]:
 
 
 def spawn(kubectl: Kubectl, *args: str) -> subprocess.Popen[str]:
-    binary = shutil.which("kubectl")
-    assert binary is not None
-    command = [binary, "--kubeconfig", str(kubectl.kubeconfig), "--cache-dir", str(kubectl.cache_dir), *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(kubectl.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str, str]:
@@ -199,15 +213,64 @@ def drop_finalizers(obj: JsonObject) -> None:
     obj["metadata"]["finalizers"] = []
 
 
+def wait_served(kubectl: Kubectl, group: str, plural: str) -> None:
+    """Until the CRD's resource is in discovery and in /openapi/v3, which kubectl reads.
+
+    A real API server publishes a new or changed CRD there asynchronously, a moment after it is Established.
+    """
+    kubectl.run("wait", "--for=condition=Established", f"crd/{plural}.{group}", "--timeout=30s")
+
+    def published() -> bool:
+        discovery = kubectl.run("get", "--raw", f"/apis/{group}/v1", check=False)
+        if discovery.returncode != 0 or plural not in [r["name"] for r in json.loads(discovery.stdout)["resources"]]:
+            return False
+        return f"apis/{group}/v1" in json.loads(kubectl.run("get", "--raw", "/openapi/v3").stdout)["paths"]
+
+    eventually(published, f"{plural}.{group} in discovery and /openapi/v3", deadline=30)
+
+
+def wait_for_openapi_v2(kubectl: Kubectl, definition: str) -> None:
+    """Until /openapi/v2 has the definition (kubectl validates a List and explains v2 with it)."""
+    eventually(
+        lambda: definition in json.loads(kubectl.run("get", "--raw", "/openapi/v2").stdout)["definitions"],
+        f"{definition} in /openapi/v2",
+        deadline=30,
+    )
+
+
 @pytest.fixture
-def crd(kubectl: Kubectl) -> None:
-    apply(kubectl, CRD)
+def kubectl(kubectl: Kubectl, namespace: str) -> Kubectl:
+    """kubectl working in the test's own namespace."""
+    return kubectl.in_namespace(namespace)
+
+
+@pytest.fixture(name="group")
+def own_group(kubectl: Kubectl) -> Iterator[str]:
+    """An API group of the test's own for its CRDs; afterwards their objects' finalizers go, then the CRDs."""
+    name = f"ml-{uuid.uuid4().hex[:8]}.example.com"
+    yield name
+    listed = kubectl.run("get", f"models.{name}", "--all-namespaces", "-o", "json", check=False)
+    if listed.returncode == 0:
+        for item in json.loads(listed.stdout)["items"]:
+            if item["metadata"].get("finalizers"):
+                kubectl.run(
+                    "patch", f"models.{name}", item["metadata"]["name"], "--namespace", item["metadata"]["namespace"],
+                    "--type=merge", "-p", '{"metadata": {"finalizers": null}}',
+                )  # fmt: skip
+    kubectl.run("delete", "crd", f"models.{name}", f"widgets.{name}", "--ignore-not-found", "--wait=false")
+
+
+@pytest.fixture
+def crd(kubectl: Kubectl, group: str) -> None:
+    apply(kubectl, model_crd(group))
+    wait_served(kubectl, group, "models")
 
 
 # ------------------------------------------------------------------------------------------------------------
 # apply
 
 
+@pytest.mark.cluster
 def test_apply_creates_then_reports_unchanged(kubectl: Kubectl) -> None:
     manifest = deployment([{"name": "A", "value": "1"}])
 
@@ -221,14 +284,14 @@ def test_apply_creates_then_reports_unchanged(kubectl: Kubectl) -> None:
     assert annotation["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}]
 
 
-def test_reapply_merges_container_env_by_name(kubectl: Kubectl, emulator: ThreadedEmulator) -> None:
+def test_reapply_merges_container_env_by_name(kubectl: Kubectl, emulator: ThreadedEmulator, namespace: str) -> None:
     apply(kubectl, deployment([{"name": "A", "value": "1"}, {"name": "C", "value": "3"}]))
     deployments = rtype_of(emulator, "apps", "v1", "deployments")
     # Someone else adds B: apply must keep it, as it only owns what its last configuration listed.
     edit(
         emulator,
         deployments,
-        "default",
+        namespace,
         "web",
         lambda d: d["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "B", "value": "2"}),
     )
@@ -242,12 +305,14 @@ def test_reapply_merges_container_env_by_name(kubectl: Kubectl, emulator: Thread
     assert env == [{"name": "A", "value": "10"}, {"name": "B", "value": "2"}]
 
 
-def test_reapply_keeps_replicas_set_by_someone_else(kubectl: Kubectl, emulator: ThreadedEmulator) -> None:
+def test_reapply_keeps_replicas_set_by_someone_else(
+    kubectl: Kubectl, emulator: ThreadedEmulator, namespace: str
+) -> None:
     manifest = yaml.safe_load(deployment([]))
     del manifest["spec"]["replicas"]
     apply(kubectl, yaml.safe_dump(manifest))
     deployments = rtype_of(emulator, "apps", "v1", "deployments")
-    edit(emulator, deployments, "default", "web", lambda d: d["spec"].update(replicas=3))
+    edit(emulator, deployments, namespace, "web", lambda d: d["spec"].update(replicas=3))
 
     manifest["metadata"]["labels"]["tier"] = "front"
     apply(kubectl, yaml.safe_dump(manifest))
@@ -257,7 +322,8 @@ def test_reapply_keeps_replicas_set_by_someone_else(kubectl: Kubectl, emulator: 
     assert live["metadata"]["labels"] == {"app": "web", "tier": "front"}
 
 
-def test_apply_rejects_unknown_fields_of_builtin_kinds(kubectl: Kubectl) -> None:
+@pytest.mark.cluster
+def test_apply_rejects_unknown_fields_of_builtin_kinds(kubectl: Kubectl, namespace: str) -> None:
     manifest = yaml.safe_load(deployment([]))
     manifest["spec"]["replica"] = 2
     manifest["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
@@ -270,9 +336,11 @@ def test_apply_rejects_unknown_fields_of_builtin_kinds(kubectl: Kubectl) -> None
         'handled as a Deployment: strict decoding error: unknown field "spec.replica", unknown field '
         '"spec.template.spec.containers[0].imagePullPolicyy"'
     )
-    assert kubectl.run("get", "deployments", check=False).stderr.strip() == "No resources found in default namespace."
+    missing = kubectl.run("get", "deployments", check=False)
+    assert missing.stderr.strip() == f"No resources found in {namespace} namespace."
 
 
+@pytest.mark.cluster
 def test_apply_with_warn_validation_drops_unknown_fields(kubectl: Kubectl) -> None:
     manifest = yaml.safe_load(deployment([]))
     manifest["spec"]["replica"] = 2
@@ -283,9 +351,10 @@ def test_apply_with_warn_validation_drops_unknown_fields(kubectl: Kubectl) -> No
     assert "replica" not in kubectl.json("get", "deployment", "web")["spec"]
 
 
-def test_apply_rejects_unknown_and_invalid_fields_of_custom_resources(kubectl: Kubectl, crd: None) -> None:
-    unknown = apply(kubectl, model("bad", bogus=1), check=False)
-    invalid = apply(kubectl, model("bad", engine="nope"), check=False)
+@pytest.mark.cluster
+def test_apply_rejects_unknown_and_invalid_fields_of_custom_resources(kubectl: Kubectl, crd: None, group: str) -> None:
+    unknown = apply(kubectl, model(group, "bad", bogus=1), check=False)
+    invalid = apply(kubectl, model(group, "bad", engine="nope"), check=False)
 
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == (
@@ -296,43 +365,44 @@ def test_apply_rejects_unknown_and_invalid_fields_of_custom_resources(kubectl: K
     assert 'spec.engine: Unsupported value: "nope": supported values: "vllm", "tgi"' in invalid.stderr
 
 
-def test_apply_crd_then_custom_resource_right_away(kubectl: Kubectl) -> None:
-    crd_result = apply(kubectl, CRD)
-    cr_result = apply(kubectl, model("llama", path="/models/llama"))
+def test_apply_crd_then_custom_resource_right_away(kubectl: Kubectl, group: str) -> None:
+    crd_result = apply(kubectl, model_crd(group))
+    cr_result = apply(kubectl, model(group, "llama", path="/models/llama"))
 
-    assert crd_result.stdout.strip() == "customresourcedefinition.apiextensions.k8s.io/models.ml.example.com created"
-    assert cr_result.stdout.strip() == "model.ml.example.com/llama created"
-    live = kubectl.json("get", "model", "llama")
+    assert crd_result.stdout.strip() == f"customresourcedefinition.apiextensions.k8s.io/models.{group} created"
+    assert cr_result.stdout.strip() == f"model.{group}/llama created"
+    live = kubectl.json("get", f"models.{group}", "llama")
     assert live["spec"] == {"engine": "vllm", "path": "/models/llama", "replicas": 1}  # schema default applied
 
 
-def test_reapply_changed_custom_resource(kubectl: Kubectl, crd: None) -> None:
-    apply(kubectl, model("llama", path="/a"))
+@pytest.mark.cluster
+def test_reapply_changed_custom_resource(kubectl: Kubectl, crd: None, group: str) -> None:
+    apply(kubectl, model(group, "llama", path="/a"))
 
-    changed = apply(kubectl, model("llama", path="/b", replicas=2))
-    unchanged = apply(kubectl, model("llama", path="/b", replicas=2))
+    changed = apply(kubectl, model(group, "llama", path="/b", replicas=2))
+    unchanged = apply(kubectl, model(group, "llama", path="/b", replicas=2))
 
-    assert changed.stdout.strip() == "model.ml.example.com/llama configured"
+    assert changed.stdout.strip() == f"model.{group}/llama configured"
     assert changed.stderr == ""
-    assert unchanged.stdout.strip() == "model.ml.example.com/llama unchanged"
-    assert kubectl.json("get", "model", "llama")["spec"] == {"engine": "vllm", "path": "/b", "replicas": 2}
+    assert unchanged.stdout.strip() == f"model.{group}/llama unchanged"
+    assert kubectl.json("get", f"models.{group}", "llama")["spec"] == {"engine": "vllm", "path": "/b", "replicas": 2}
 
 
-def test_reapply_crd_with_a_new_field(kubectl: Kubectl, crd: None) -> None:
-    document = yaml.safe_load(CRD)
+def test_reapply_crd_with_a_new_field(kubectl: Kubectl, crd: None, group: str) -> None:
+    document = yaml.safe_load(model_crd(group))
     spec_schema = document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     spec_schema["properties"]["quantization"] = {"type": "string", "description": "Weight quantization."}
 
     result = apply(kubectl, yaml.safe_dump(document))
-    accepted = apply(kubectl, model("llama", quantization="awq"))
+    accepted = apply(kubectl, model(group, "llama", quantization="awq"))
 
-    assert result.stdout.strip() == "customresourcedefinition.apiextensions.k8s.io/models.ml.example.com configured"
+    assert result.stdout.strip() == f"customresourcedefinition.apiextensions.k8s.io/models.{group} configured"
     assert result.stderr == ""
-    assert accepted.stdout.strip() == "model.ml.example.com/llama created"
-    assert kubectl.json("get", "model", "llama")["spec"]["quantization"] == "awq"
+    assert accepted.stdout.strip() == f"model.{group}/llama created"
+    assert kubectl.json("get", f"models.{group}", "llama")["spec"]["quantization"] == "awq"
 
 
-LIST = """
+LIST = Template("""
 apiVersion: v1
 kind: List
 items:
@@ -340,18 +410,21 @@ items:
   kind: ConfigMap
   metadata: {name: listed}
   data: {a: b}
-- apiVersion: ml.example.com/v1
+- apiVersion: $group/v1
   kind: Model
   metadata: {name: listed}
   spec: {engine: vllm}
-"""
+""")
 
 
-def test_apply_list_validates_its_items_with_openapi_v2(kubectl: Kubectl, crd: None) -> None:
+@pytest.mark.cluster
+def test_apply_list_validates_its_items_with_openapi_v2(kubectl: Kubectl, crd: None, group: str) -> None:
     # A List has no server-side validation: kubectl validates each item against /openapi/v2 (protobuf).
-    bad_configmap = apply(kubectl, LIST.replace("data: {a: b}", "data: {a: b}\n  bogus: 1"), check=False)
-    bad_model = apply(kubectl, LIST.replace("{engine: vllm}", "{engine: vllm, bogus: 2}"), check=False)
-    good = apply(kubectl, LIST)
+    wait_for_openapi_v2(kubectl, f"{openapi_v2_name(group)}.v1.Model")
+    listed = LIST.substitute(group=group)
+    bad_configmap = apply(kubectl, listed.replace("data: {a: b}", "data: {a: b}\n  bogus: 1"), check=False)
+    bad_model = apply(kubectl, listed.replace("{engine: vllm}", "{engine: vllm, bogus: 2}"), check=False)
+    good = apply(kubectl, listed)
 
     assert bad_configmap.returncode == 1
     assert bad_configmap.stderr.strip() == (
@@ -360,8 +433,10 @@ def test_apply_list_validates_its_items_with_openapi_v2(kubectl: Kubectl, crd: N
         "--validate=false"
     )
     assert bad_model.returncode == 1
-    assert 'ValidationError(Model.spec): unknown field "bogus" in com.example.ml.v1.Model.spec' in bad_model.stderr
-    assert good.stdout.splitlines() == ["configmap/listed created", "model.ml.example.com/listed created"]
+    assert (
+        f'ValidationError(Model.spec): unknown field "bogus" in {openapi_v2_name(group)}.v1.Model.spec'
+    ) in bad_model.stderr
+    assert good.stdout.splitlines() == ["configmap/listed created", f"model.{group}/listed created"]
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -422,13 +497,16 @@ spec: {holderIdentity: operator-0}
         ),
         ("rolebinding/reader", ["NAME", "ROLE", "AGE"], ["reader", "Role/reader"]),
         ("lease/leader", ["NAME", "HOLDER", "AGE"], ["leader", "operator-0"]),
-        ("namespace/default", ["NAME", "STATUS", "AGE"], ["default", "Active"]),
+        ("namespace/{namespace}", ["NAME", "STATUS", "AGE"], ["{namespace}", "Active"]),
     ],
 )
+@pytest.mark.cluster
 def test_get_prints_the_apiserver_columns(
-    kubectl: Kubectl, resource: str, headers: list[str], cells: list[str | None]
+    kubectl: Kubectl, namespace: str, resource: str, headers: list[str], cells: list[str | None]
 ) -> None:
     apply(kubectl, MISC)
+    resource = resource.format(namespace=namespace)
+    cells = [cell if cell is None else cell.format(namespace=namespace) for cell in cells]
 
     header, row = lines(kubectl.run("get", resource).stdout)
 
@@ -440,20 +518,22 @@ def test_get_prints_the_apiserver_columns(
     assert row[-1].endswith("s")  # AGE, in seconds for a new object
 
 
-def test_get_prints_created_at_for_kinds_without_a_printer(kubectl: Kubectl) -> None:
+@pytest.mark.cluster
+def test_get_prints_created_at_for_kinds_without_a_printer(kubectl: Kubectl, group: str) -> None:
     apply(kubectl, MISC)
-    apply(kubectl, PLAIN_CRD)
+    apply(kubectl, plain_crd(group))
 
     role_header, role_row = lines(kubectl.run("get", "role", "reader").stdout)
-    crd_header, crd_row = lines(kubectl.run("get", "crd").stdout)
+    crd_header, crd_row = lines(kubectl.run("get", "crd", f"widgets.{group}").stdout)
 
     role_created = kubectl.json("get", "role", "reader")["metadata"]["creationTimestamp"]
-    crd_created = kubectl.json("get", "crd", "widgets.example.com")["metadata"]["creationTimestamp"]
+    crd_created = kubectl.json("get", "crd", f"widgets.{group}")["metadata"]["creationTimestamp"]
     assert role_header == crd_header == ["NAME", "CREATED", "AT"]
     assert role_row == ["reader", role_created]
-    assert crd_row == ["widgets.example.com", crd_created]
+    assert crd_row == [f"widgets.{group}", crd_created]
 
 
+@pytest.mark.cluster
 def test_get_wide_adds_the_priority_columns(kubectl: Kubectl) -> None:
     apply(kubectl, MISC)
 
@@ -464,9 +544,11 @@ def test_get_wide_adds_the_priority_columns(kubectl: Kubectl) -> None:
     assert row[3:] == ["ann", "default/robot"]
 
 
+@pytest.mark.cluster
 def test_get_workloads_show_readiness(kubectl: Kubectl) -> None:
     apply(kubectl, deployment([]))
-    kubectl.run("wait", "--for=condition=Available", "deployment/web", "--timeout=20s")
+    available = ("wait", "--for=condition=Available", "deployment/web", f"--timeout={WORKLOAD_TIMEOUT}s")
+    kubectl.run(*available, timeout=WORKLOAD_TIMEOUT + 10)
 
     deploy_header, deploy_row = lines(kubectl.run("get", "deployment", "web").stdout)
     rs_lines = lines(kubectl.run("get", "replicasets", "-l", "app=web").stdout)
@@ -481,9 +563,11 @@ def test_get_workloads_show_readiness(kubectl: Kubectl) -> None:
     assert pod_lines[1][0].startswith(rs_lines[1][0] + "-")
 
 
+@pytest.mark.cluster
 def test_get_events_table(kubectl: Kubectl) -> None:
     apply(kubectl, deployment([]))
-    kubectl.run("wait", "--for=condition=Available", "deployment/web", "--timeout=20s")
+    available = ("wait", "--for=condition=Available", "deployment/web", f"--timeout={WORKLOAD_TIMEOUT}s")
+    kubectl.run(*available, timeout=WORKLOAD_TIMEOUT + 10)
 
     def scaling_events() -> str | None:
         output = kubectl.run("get", "events").stdout
@@ -497,6 +581,7 @@ def test_get_events_table(kubectl: Kubectl) -> None:
     assert scaling[1:4] == ["Normal", "ScalingReplicaSet", "deployment/web"]
 
 
+@pytest.mark.cluster
 def test_get_yaml_and_json_print_the_object(kubectl: Kubectl) -> None:
     apply(kubectl, MISC)
 
@@ -509,16 +594,18 @@ def test_get_yaml_and_json_print_the_object(kubectl: Kubectl) -> None:
     assert as_json["apiVersion"] == "v1"
     assert as_json["data"] == {"a": "1", "b": "2"}
     assert listed["kind"] == "List"
-    assert [item["metadata"]["name"] for item in listed["items"]] == ["settings"]
+    # Next to the CA bundle the cluster publishes in every namespace.
+    assert [item["metadata"]["name"] for item in listed["items"]] == ["kube-root-ca.crt", "settings"]
 
 
-def test_get_label_selectors(kubectl: Kubectl, crd: None) -> None:
+@pytest.mark.cluster
+def test_get_label_selectors(kubectl: Kubectl, crd: None, group: str) -> None:
     for name, labels in [("a", "tier=gold,env=prod"), ("b", "tier=silver,env=dev"), ("c", "tier=bronze")]:
-        apply(kubectl, model(name))
-        kubectl.run("label", "model", name, *labels.split(","))
+        apply(kubectl, model(group, name))
+        kubectl.run("label", f"models.{group}", name, *labels.split(","))
 
     def names(selector: str) -> list[str]:
-        return [item["metadata"]["name"] for item in kubectl.json("get", "models", "-l", selector)["items"]]
+        return [item["metadata"]["name"] for item in kubectl.json("get", f"models.{group}", "-l", selector)["items"]]
 
     assert names("tier=gold") == ["a"]
     assert names("tier!=gold") == ["b", "c"]
@@ -527,29 +614,31 @@ def test_get_label_selectors(kubectl: Kubectl, crd: None) -> None:
     assert names("env") == ["a", "b"]
     assert names("!env") == ["c"]
     assert names("env=dev,tier=silver") == ["b"]
-    table = kubectl.run("get", "models", "-l", "env=prod").stdout
+    table = kubectl.run("get", f"models.{group}", "-l", "env=prod").stdout
     assert [row[0] for row in lines(table)] == ["NAME", "a"]
 
 
-def test_label_add_overwrite_and_remove(kubectl: Kubectl, crd: None) -> None:
-    apply(kubectl, model("llama"))
+@pytest.mark.cluster
+def test_label_add_overwrite_and_remove(kubectl: Kubectl, crd: None, group: str) -> None:
+    apply(kubectl, model(group, "llama"))
 
-    added = kubectl.run("label", "model", "llama", "stage=test")
-    refused = kubectl.run("label", "model", "llama", "stage=prod", check=False)
-    overwritten = kubectl.run("label", "model", "llama", "stage=prod", "--overwrite")
-    after_overwrite = kubectl.json("get", "model", "llama")["metadata"]["labels"]
-    removed = kubectl.run("label", "model", "llama", "stage-")
+    added = kubectl.run("label", f"models.{group}", "llama", "stage=test")
+    refused = kubectl.run("label", f"models.{group}", "llama", "stage=prod", check=False)
+    overwritten = kubectl.run("label", f"models.{group}", "llama", "stage=prod", "--overwrite")
+    after_overwrite = kubectl.json("get", f"models.{group}", "llama")["metadata"]["labels"]
+    removed = kubectl.run("label", f"models.{group}", "llama", "stage-")
 
-    assert added.stdout.strip() == "model.ml.example.com/llama labeled"
+    assert added.stdout.strip() == f"model.{group}/llama labeled"
     assert refused.returncode == 1
     assert "'stage' already has a value (test), and --overwrite is false" in refused.stderr
-    assert overwritten.stdout.strip() == "model.ml.example.com/llama labeled"
+    assert overwritten.stdout.strip() == f"model.{group}/llama labeled"
     assert after_overwrite == {"stage": "prod"}
-    assert removed.stdout.strip() == "model.ml.example.com/llama unlabeled"
-    assert not kubectl.json("get", "model", "llama")["metadata"].get("labels")
-    assert lines(kubectl.run("get", "model", "llama", "--show-labels").stdout)[1][-1] == "<none>"
+    assert removed.stdout.strip() == f"model.{group}/llama unlabeled"
+    assert not kubectl.json("get", f"models.{group}", "llama")["metadata"].get("labels")
+    assert lines(kubectl.run("get", f"models.{group}", "llama", "--show-labels").stdout)[1][-1] == "<none>"
 
 
+@pytest.mark.cluster
 def test_label_builtin_kind(kubectl: Kubectl) -> None:
     apply(kubectl, MISC)
 
@@ -563,13 +652,15 @@ def test_label_builtin_kind(kubectl: Kubectl) -> None:
 # printer columns of custom resources
 
 
-def test_custom_resource_printer_columns(kubectl: Kubectl, emulator: ThreadedEmulator, crd: None) -> None:
-    apply(kubectl, model("llama", replicas=2, path="/models/llama"))
-    models = rtype_of(emulator, "ml.example.com", "v1", "models")
+def test_custom_resource_printer_columns(
+    kubectl: Kubectl, emulator: ThreadedEmulator, crd: None, group: str, namespace: str
+) -> None:
+    apply(kubectl, model(group, "llama", replicas=2, path="/models/llama"))
+    models = rtype_of(emulator, group, "v1", "models")
     edit(
         emulator,
         models,
-        "default",
+        namespace,
         "llama",
         lambda m: m.update(
             status={"conditions": [{"type": "Scheduled", "status": "True"}, {"type": "Ready", "status": "False"}]}
@@ -577,8 +668,8 @@ def test_custom_resource_printer_columns(kubectl: Kubectl, emulator: ThreadedEmu
         subresource="status",
     )
 
-    header, row = lines(kubectl.run("get", "models").stdout)
-    wide_header, wide_row = lines(kubectl.run("get", "models", "-o", "wide").stdout)
+    header, row = lines(kubectl.run("get", f"models.{group}").stdout)
+    wide_header, wide_row = lines(kubectl.run("get", f"models.{group}", "-o", "wide").stdout)
 
     assert header == ["NAME", "ENGINE", "REPLICAS", "READY", "AGE"]
     assert row[:4] == ["llama", "vllm", "2", "False"]
@@ -586,21 +677,24 @@ def test_custom_resource_printer_columns(kubectl: Kubectl, emulator: ThreadedEmu
     assert wide_row[:5] == ["llama", "vllm", "2", "False", "/models/llama"]
 
 
-def test_custom_resource_without_printer_columns_shows_name_and_age(kubectl: Kubectl) -> None:
-    apply(kubectl, PLAIN_CRD)
-    apply(kubectl, "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: gadget}\nsize: 3\n")
+@pytest.mark.cluster
+def test_custom_resource_without_printer_columns_shows_name_and_age(kubectl: Kubectl, group: str) -> None:
+    apply(kubectl, plain_crd(group))
+    wait_served(kubectl, group, "widgets")
+    apply(kubectl, f"apiVersion: {group}/v1\nkind: Widget\nmetadata: {{name: gadget}}\nsize: 3\n")
 
-    header, row = lines(kubectl.run("get", "widgets").stdout)
+    header, row = lines(kubectl.run("get", f"widgets.{group}").stdout)
 
     assert header == ["NAME", "AGE"]
     assert row[0] == "gadget"
     assert row[1].endswith("s")
 
 
-def test_missing_column_values_print_as_none(kubectl: Kubectl, crd: None) -> None:
-    apply(kubectl, model("bare"))
+@pytest.mark.cluster
+def test_missing_column_values_print_as_none(kubectl: Kubectl, crd: None, group: str) -> None:
+    apply(kubectl, model(group, "bare"))
 
-    header, row = lines(kubectl.run("get", "model", "bare").stdout)
+    header, row = lines(kubectl.run("get", f"models.{group}", "bare").stdout)
 
     assert header == ["NAME", "ENGINE", "REPLICAS", "READY", "AGE"]
     assert row[:3] == ["bare", "vllm", "1"]
@@ -611,16 +705,18 @@ def test_missing_column_values_print_as_none(kubectl: Kubectl, crd: None) -> Non
 # wait
 
 
-def test_wait_for_ready_condition_set_while_waiting(kubectl: Kubectl, emulator: ThreadedEmulator, crd: None) -> None:
-    apply(kubectl, model("llama"))
-    models = rtype_of(emulator, "ml.example.com", "v1", "models")
-    waiting = spawn(kubectl, "wait", "--for=condition=Ready", "model/llama", "--timeout=30s")
+def test_wait_for_ready_condition_set_while_waiting(
+    kubectl: Kubectl, emulator: ThreadedEmulator, crd: None, group: str, namespace: str
+) -> None:
+    apply(kubectl, model(group, "llama"))
+    models = rtype_of(emulator, group, "v1", "models")
+    waiting = spawn(kubectl, "wait", "--for=condition=Ready", f"models.{group}/llama", "--timeout=30s")
     try:
         assert still_running(waiting, 1.0)
         edit(
             emulator,
             models,
-            "default",
+            namespace,
             "llama",
             lambda m: m.update(status={"conditions": [{"type": "Ready", "status": "False", "reason": "Loading"}]}),
             subresource="status",
@@ -629,7 +725,7 @@ def test_wait_for_ready_condition_set_while_waiting(kubectl: Kubectl, emulator: 
         edit(
             emulator,
             models,
-            "default",
+            namespace,
             "llama",
             lambda m: m.update(status={"conditions": [{"type": "Ready", "status": "True", "reason": "Serving"}]}),
             subresource="status",
@@ -638,22 +734,25 @@ def test_wait_for_ready_condition_set_while_waiting(kubectl: Kubectl, emulator: 
     finally:
         waiting.kill()
 
-    assert (code, stdout.strip()) == (0, "model.ml.example.com/llama condition met"), stderr
+    assert (code, stdout.strip()) == (0, f"model.{group}/llama condition met"), stderr
 
 
-def test_wait_times_out_when_the_condition_never_holds(kubectl: Kubectl, crd: None) -> None:
-    apply(kubectl, model("llama"))
+@pytest.mark.cluster
+def test_wait_times_out_when_the_condition_never_holds(kubectl: Kubectl, crd: None, group: str) -> None:
+    apply(kubectl, model(group, "llama"))
 
-    result = kubectl.run("wait", "--for=condition=Ready", "model/llama", "--timeout=1s", check=False)
+    result = kubectl.run("wait", "--for=condition=Ready", f"models.{group}/llama", "--timeout=1s", check=False)
 
     assert result.returncode == 1
     assert result.stderr.strip() == "error: timed out waiting for the condition on models/llama"
 
 
+@pytest.mark.cluster
 def test_wait_for_deployment_available(kubectl: Kubectl) -> None:
     apply(kubectl, deployment([]))
 
-    result = kubectl.run("wait", "--for=condition=Available", "deployment/web", "--timeout=30s")
+    available = ("wait", "--for=condition=Available", "deployment/web", f"--timeout={WORKLOAD_TIMEOUT}s")
+    result = kubectl.run(*available, timeout=WORKLOAD_TIMEOUT + 10)
 
     assert result.stdout.strip() == "deployment.apps/web condition met"
     conditions = kubectl.json("get", "deployment", "web")["status"]["conditions"]
@@ -666,53 +765,60 @@ def test_wait_for_deployment_available(kubectl: Kubectl) -> None:
 # delete
 
 
-def test_delete_custom_resource(kubectl: Kubectl, crd: None) -> None:
-    apply(kubectl, model("llama"))
+@pytest.mark.cluster
+def test_delete_custom_resource(kubectl: Kubectl, crd: None, group: str) -> None:
+    apply(kubectl, model(group, "llama"))
 
-    result = kubectl.run("delete", "model", "llama")
+    result = kubectl.run("delete", f"models.{group}", "llama")
 
-    assert result.stdout.strip() == 'model.ml.example.com "llama" deleted'
-    gone = kubectl.run("get", "model", "llama", check=False)
+    assert result.stdout.strip() == f'model.{group} "llama" deleted'
+    gone = kubectl.run("get", f"models.{group}", "llama", check=False)
     assert gone.returncode == 1
-    assert gone.stderr.strip() == 'Error from server (NotFound): models.ml.example.com "llama" not found'
+    assert gone.stderr.strip() == f'Error from server (NotFound): models.{group} "llama" not found'
 
 
-def test_delete_waits_for_finalizers(kubectl: Kubectl, emulator: ThreadedEmulator, crd: None) -> None:
-    document = yaml.safe_load(model("held"))
+def test_delete_waits_for_finalizers(
+    kubectl: Kubectl, emulator: ThreadedEmulator, crd: None, group: str, namespace: str
+) -> None:
+    document = yaml.safe_load(model(group, "held"))
     document["metadata"]["finalizers"] = [HOLD]
     apply(kubectl, yaml.safe_dump(document))
-    models = rtype_of(emulator, "ml.example.com", "v1", "models")
-    deleting = spawn(kubectl, "delete", "model", "held", "--timeout=30s")
+    models = rtype_of(emulator, group, "v1", "models")
+    deleting = spawn(kubectl, "delete", f"models.{group}", "held", "--timeout=30s")
     try:
         assert still_running(deleting, 1.0)
-        marked = kubectl.json("get", "model", "held")
+        marked = kubectl.json("get", f"models.{group}", "held")
         assert "deletionTimestamp" in marked["metadata"]
-        edit(emulator, models, "default", "held", drop_finalizers)
+        edit(emulator, models, namespace, "held", drop_finalizers)
         code, stdout, stderr = finish(deleting)
     finally:
         deleting.kill()
 
-    assert (code, stdout.strip()) == (0, 'model.ml.example.com "held" deleted'), stderr
-    assert kubectl.run("get", "model", "held", check=False).returncode == 1
+    assert (code, stdout.strip()) == (0, f'model.{group} "held" deleted'), stderr
+    assert kubectl.run("get", f"models.{group}", "held", check=False).returncode == 1
 
 
-def test_delete_without_waiting_returns_at_once(kubectl: Kubectl, crd: None) -> None:
-    document = yaml.safe_load(model("held"))
+@pytest.mark.cluster
+def test_delete_without_waiting_returns_at_once(kubectl: Kubectl, crd: None, group: str) -> None:
+    document = yaml.safe_load(model(group, "held"))
     document["metadata"]["finalizers"] = [HOLD]
     apply(kubectl, yaml.safe_dump(document))
 
-    result = kubectl.run("delete", "model", "held", "--wait=false", timeout=10)
+    result = kubectl.run("delete", f"models.{group}", "held", "--wait=false", timeout=10)
 
-    assert result.stdout.strip() == 'model.ml.example.com "held" deleted'
-    assert kubectl.json("get", "model", "held")["metadata"]["finalizers"] == [HOLD]
+    assert result.stdout.strip() == f'model.{group} "held" deleted'
+    assert kubectl.json("get", f"models.{group}", "held")["metadata"]["finalizers"] == [HOLD]
 
 
-def test_delete_namespace_waits_until_it_is_gone(kubectl: Kubectl, emulator: ThreadedEmulator, crd: None) -> None:
-    held = yaml.safe_load(model("held", namespace="team"))
+def test_delete_namespace_waits_until_it_is_gone(
+    kubectl: Kubectl, emulator: ThreadedEmulator, crd: None, group: str
+) -> None:
+    team = kubectl.in_namespace("team")
+    held = yaml.safe_load(model(group, "held", namespace="team"))
     held["metadata"]["finalizers"] = [HOLD]
     apply(kubectl, "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n")
     apply(
-        kubectl,
+        team,
         yaml.safe_dump(held)
         + "---\n"
         + yaml.safe_dump(
@@ -723,13 +829,13 @@ def test_delete_namespace_waits_until_it_is_gone(kubectl: Kubectl, emulator: Thr
             }
         ),
     )
-    models = rtype_of(emulator, "ml.example.com", "v1", "models")
+    models = rtype_of(emulator, group, "v1", "models")
     deleting = spawn(kubectl, "delete", "namespace", "team", "--timeout=30s")
     try:
         assert still_running(deleting, 1.5)
         _, row = lines(kubectl.run("get", "namespace", "team").stdout)
         assert row[:2] == ["team", "Terminating"]
-        assert kubectl.run("get", "configmap", "settings", "-n", "team", check=False).returncode == 1
+        assert team.run("get", "configmap", "settings", check=False).returncode == 1
         edit(emulator, models, "team", "held", drop_finalizers)
         code, stdout, stderr = finish(deleting)
     finally:
@@ -740,6 +846,7 @@ def test_delete_namespace_waits_until_it_is_gone(kubectl: Kubectl, emulator: Thr
     assert missing.stderr.strip() == 'Error from server (NotFound): namespaces "team" not found'
 
 
+@pytest.mark.cluster
 def test_delete_file_removes_each_object(kubectl: Kubectl) -> None:
     apply(kubectl, MISC)
 
@@ -760,12 +867,13 @@ def test_delete_file_removes_each_object(kubectl: Kubectl) -> None:
 # explain
 
 
-def test_explain_custom_resource(kubectl: Kubectl, crd: None) -> None:
-    top = kubectl.run("explain", "models").stdout
-    field = kubectl.run("explain", "models.spec.engine").stdout
-    meta = kubectl.run("explain", "model.metadata.name").stdout
+@pytest.mark.cluster
+def test_explain_custom_resource(kubectl: Kubectl, crd: None, group: str) -> None:
+    top = kubectl.run("explain", "--api-version", f"{group}/v1", "models").stdout
+    field = kubectl.run("explain", "--api-version", f"{group}/v1", "models.spec.engine").stdout
+    meta = kubectl.run("explain", "--api-version", f"{group}/v1", "model.metadata.name").stdout
 
-    assert top.startswith("GROUP:      ml.example.com\nKIND:       Model\nVERSION:    v1\n")
+    assert top.startswith(f"GROUP:      {group}\nKIND:       Model\nVERSION:    v1\n")
     assert "A model served by an inference engine." in top
     assert "  metadata\t<ObjectMeta>" in top
     assert "  spec\t<Object>\n    What to serve." in top
@@ -774,19 +882,25 @@ def test_explain_custom_resource(kubectl: Kubectl, crd: None) -> None:
     assert "FIELD: name <string>" in meta
 
 
-def test_explain_sees_a_changed_crd_schema(kubectl: Kubectl, crd: None) -> None:
-    before = kubectl.run("explain", "models.spec").stdout
-    document = yaml.safe_load(CRD)
+@pytest.mark.cluster
+def test_explain_sees_a_changed_crd_schema(kubectl: Kubectl, crd: None, group: str) -> None:
+    before = kubectl.run("explain", "--api-version", f"{group}/v1", "models.spec").stdout
+    document = yaml.safe_load(model_crd(group))
     spec_schema = document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     spec_schema["properties"]["quantization"] = {"type": "string", "description": "Weight quantization."}
     apply(kubectl, yaml.safe_dump(document))
 
-    after = kubectl.run("explain", "models.spec").stdout
+    def explained_with_the_new_field() -> str | None:
+        output = kubectl.run("explain", "--api-version", f"{group}/v1", "models.spec").stdout
+        return output if "quantization" in output else None
+
+    after = eventually(explained_with_the_new_field, "the changed schema in kubectl explain", deadline=30)
 
     assert "quantization" not in before
     assert "  quantization\t<string>\n    Weight quantization." in after
 
 
+@pytest.mark.cluster
 def test_explain_builtin_kind(kubectl: Kubectl) -> None:
     output = kubectl.run("explain", "deployment.spec.template.spec.containers.env").stdout
 
@@ -795,17 +909,23 @@ def test_explain_builtin_kind(kubectl: Kubectl) -> None:
     assert "  name\t<string> -required-" in output
 
 
-def test_explain_with_openapi_v2(kubectl: Kubectl, crd: None) -> None:
-    custom = kubectl.run("explain", "models.spec", "--output=plaintext-openapiv2").stdout
+@pytest.mark.cluster
+def test_explain_with_openapi_v2(kubectl: Kubectl, crd: None, group: str) -> None:
+    wait_for_openapi_v2(kubectl, f"{openapi_v2_name(group)}.v1.Model")
+
+    custom = kubectl.run(
+        "explain", "--api-version", f"{group}/v1", "models.spec", "--output=plaintext-openapiv2"
+    ).stdout
     builtin = kubectl.run("explain", "deployment.spec.replicas", "--output=plaintext-openapiv2").stdout
 
-    assert custom.startswith("KIND:     Model\nVERSION:  ml.example.com/v1\n\nRESOURCE: spec <Object>\n")
+    assert custom.startswith(f"KIND:     Model\nVERSION:  {group}/v1\n\nRESOURCE: spec <Object>\n")
     assert "   engine\t<string>\n     The engine that serves the model." in custom
     assert builtin.startswith("KIND:     Deployment\nVERSION:  apps/v1\n\nFIELD:    replicas <integer>\n")
 
 
-def test_explain_unknown_field(kubectl: Kubectl, crd: None) -> None:
-    result = kubectl.run("explain", "models.spec.nothing", check=False)
+@pytest.mark.cluster
+def test_explain_unknown_field(kubectl: Kubectl, crd: None, group: str) -> None:
+    result = kubectl.run("explain", "--api-version", f"{group}/v1", "models.spec.nothing", check=False)
 
     assert result.returncode == 1
     assert result.stderr.strip() == 'error: field "nothing" does not exist'
