@@ -128,15 +128,15 @@ def test_dev_mode_serves_grpc_and_kubectl_then_stops_cleanly(running_dev):
     assert health.status == health_pb2.HealthCheckResponse.SERVING
     assert "grpc.health.v1.Health" in services
 
-    if KUBECTL is not None:
-        result = subprocess.run(
-            [KUBECTL, "--kubeconfig", str(kubeconfig), "get", "namespaces", "-o", "name"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert result.returncode == 0, result.stderr
-        assert {"namespace/default", "namespace/kube-system"} <= set(result.stdout.split())
+    assert KUBECTL is not None, "kubectl is part of the contract"
+    result = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(kubeconfig), "get", "namespaces", "-o", "name"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert {"namespace/default", "namespace/kube-system"} <= set(result.stdout.split())
 
     dev.process.send_signal(signal.SIGTERM)
 
@@ -148,7 +148,6 @@ def test_dev_mode_serves_grpc_and_kubectl_then_stops_cleanly(running_dev):
     assert "facade | " in dev.log()
 
 
-@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 @pytest.mark.kubectl
 def test_kubectl_reaches_the_emulator_through_the_written_kubeconfig(running_dev):
     dev, _, kubeconfig = running_dev
@@ -189,7 +188,6 @@ spec:
 """
 
 
-@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 @pytest.mark.kubectl
 def test_crds_are_created_or_updated_and_served(tmp_path: Path):
     crds = tmp_path / "crds"
@@ -249,3 +247,88 @@ def test_a_busy_grpc_port_is_reported_and_nothing_is_left_running(tmp_path: Path
     assert "facade exited while starting (exit code 1)" in dev.log()
     assert processes_using(tmp_path / "kubeconfig") == []
     assert dev.stdout_lines.get(timeout=5) is None  # nothing on stdout: never ready
+
+
+GADGET_CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gizmos.example.com
+spec:
+  group: example.com
+  names: {plural: gizmos, singular: gizmo, kind: Gizmo}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources: {status: {}}
+      additionalPrinterColumns:
+        - {name: Size, type: integer, jsonPath: .spec.size}
+        - {name: Ready, type: string, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                size: {type: integer, minimum: 1}
+            status:
+              type: object
+              x-kubernetes-preserve-unknown-fields: true
+"""
+
+GIZMO = """
+apiVersion: example.com/v1
+kind: Gizmo
+metadata:
+  name: small
+  namespace: default
+  labels: {tier: {tier}}
+spec:
+  size: {size}
+"""
+
+
+def test_kubectl_drives_the_dev_mode_emulator_through_a_custom_resource_life(running_dev, tmp_path: Path):
+    dev, _, kubeconfig = running_dev
+    dev.read_until_ready()
+    assert KUBECTL is not None
+    base = [KUBECTL, "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "cache")]
+
+    def kubectl(*args: str, stdin: str | None = None) -> str:
+        result = subprocess.run([*base, *args], input=stdin, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
+        return result.stdout
+
+    def gizmo(size: int) -> str:
+        return GIZMO.replace("{tier}", "gold").replace("{size}", str(size))
+
+    assert "created" in kubectl("apply", "-f", "-", stdin=GADGET_CRD)
+    kubectl("wait", "--for=condition=Established", "crd/gizmos.example.com", "--timeout=30s")
+    assert kubectl("apply", "-f", "-", stdin=gizmo(1)).strip() == "gizmo.example.com/small created"
+    assert kubectl("apply", "-f", "-", stdin=gizmo(3)).strip() == "gizmo.example.com/small configured"
+    assert kubectl("get", "gizmo", "small", "-o", "jsonpath={.spec.size} {.metadata.generation}") == "3 2"
+    table = kubectl("get", "gizmos", "-l", "tier=gold").splitlines()
+    assert table[0].split() == ["NAME", "SIZE", "READY"]
+    assert table[1].split() == ["small", "3"]  # no Ready condition yet: kubectl prints an empty cell
+    assert kubectl("get", "gizmos", "-l", "tier in (silver)", "-o", "name") == ""
+
+    waiting = subprocess.Popen(
+        [*base, "wait", "--for=condition=Ready", "gizmo/small", "--timeout=60s"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)  # let kubectl start watching before the condition appears (it also works if it has not)
+    assert waiting.poll() is None, "kubectl wait returned before the condition was set"
+    status = '{"status": {"conditions": [{"type": "Ready", "status": "True"}]}}'
+    kubectl("patch", "gizmo", "small", "--subresource=status", "--type=merge", "-p", status)
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, err
+    assert out.strip() == "gizmo.example.com/small condition met"
+    assert kubectl("get", "gizmo", "small", "--no-headers").split() == ["small", "3", "True"]
+
+    assert kubectl("delete", "gizmo", "small").strip() == 'gizmo.example.com "small" deleted'
+    assert kubectl("get", "gizmos", "-o", "name") == ""
