@@ -35,7 +35,7 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
-from .validation import FieldError
+from .validation import FieldError, dns1035_label, dns1123_label, dns1123_subdomain
 
 JsonValue: TypeAlias = Any
 
@@ -1395,76 +1395,6 @@ def _check_format(fmt: str, text: str) -> bool:
 # Embedded resources (pkg/apiserver/schema/objectmeta/validation.go) and list types (listtype/validation.go).
 # ----------------------------------------------------------------------------------------------------
 
-_DNS1123_LABEL: Final = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN: Final = _DNS1123_LABEL + "(\\." + _DNS1123_LABEL + ")*"
-_DNS1035_LABEL: Final = "[a-z]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_LABEL_RE: Final = re.compile(f"^{_DNS1123_LABEL}$")
-_DNS1123_SUBDOMAIN_RE: Final = re.compile(f"^{_DNS1123_SUBDOMAIN}$")
-_DNS1035_LABEL_RE: Final = re.compile(f"^{_DNS1035_LABEL}$")
-
-
-def _regex_error(message: str, regex: str, *examples: str) -> str:
-    if not examples:
-        return f"{message} (regex used for validation is '{regex}')"
-    shown = " or ".join(f"'{e}'" for e in examples)
-    return f"{message} (e.g. {shown}, regex used for validation is '{regex}')"
-
-
-def is_dns1123_subdomain(value: str) -> list[str]:
-    """utilvalidation.IsDNS1123Subdomain: the messages, empty when valid."""
-    errors = []
-    if len(value) > 253:
-        errors.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
-        errors.append(
-            _regex_error(
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-                "'.', and must start and end with an alphanumeric character",
-                _DNS1123_SUBDOMAIN,
-                "example.com",
-            )
-        )
-    return errors
-
-
-def is_dns1123_label(value: str) -> list[str]:
-    """utilvalidation.IsDNS1123Label."""
-    errors = []
-    if len(value) > 63:
-        errors.append("must be no more than 63 characters")
-    if not _DNS1123_LABEL_RE.match(value):
-        if _DNS1123_SUBDOMAIN_RE.match(value):
-            errors.append("must not contain dots")
-        else:
-            errors.append(
-                _regex_error(
-                    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-                    "and must start and end with an alphanumeric character",
-                    _DNS1123_LABEL,
-                    "my-name",
-                    "123-abc",
-                )
-            )
-    return errors
-
-
-def is_dns1035_label(value: str) -> list[str]:
-    """utilvalidation.IsDNS1035Label."""
-    errors = []
-    if len(value) > 63:
-        errors.append("must be no more than 63 characters")
-    if not _DNS1035_LABEL_RE.match(value):
-        errors.append(
-            _regex_error(
-                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-                "alphabetic character, and end with an alphanumeric character",
-                _DNS1035_LABEL,
-                "my-name",
-                "abc-123",
-            )
-        )
-    return errors
-
 
 def _mask_trailing_dash(name: str) -> str:
     return name[:-2] + "a" if len(name) > 1 and name.endswith("-") else name
@@ -1501,7 +1431,7 @@ def _validate_object_meta_names(
         if not isinstance(namespace, str) or not namespace:
             errors.append(_required(namespace_path))
         else:
-            for message in is_dns1123_label(namespace):
+            for message in dns1123_label(namespace):
                 errors.append(_invalid(namespace_path, namespace, message))
     elif requires_namespace is False and isinstance(namespace, str) and namespace:
         errors.append(_forbidden(namespace_path, "not allowed on this type"))
@@ -1519,7 +1449,7 @@ def validate_custom_resource_metadata(obj: Mapping[str, Any], namespaced: bool) 
         metadata = {}
 
     def name_errors(name: str, prefix: bool) -> list[str]:
-        return is_dns1123_subdomain(_mask_trailing_dash(name) if prefix else name)
+        return dns1123_subdomain(_mask_trailing_dash(name) if prefix else name)
 
     return _validate_object_meta_names(metadata, namespaced, name_errors, None)
 
@@ -1569,7 +1499,7 @@ def _validate_embedded_resource(value: dict[str, JsonValue], path: _Path | None)
                 errors.append(_invalid(field, item, "must be a string"))
             elif not item:
                 errors.append(_invalid(field, item, "must not be empty"))
-            elif problems := is_dns1035_label(item.lower()):
+            elif problems := dns1035_label(item.lower()):
                 errors.append(
                     _invalid(field, item, "may have mixed case, but should otherwise match: " + ",".join(problems))
                 )
@@ -2465,7 +2395,7 @@ def validate_crd_definition(crd: Mapping[str, Any]) -> list[FieldError]:
     versions: list[Mapping[str, Any]] = [v for v in spec.get("versions") or [] if isinstance(v, Mapping)]
 
     def crd_name_errors(name: str, prefix: bool) -> list[str]:
-        found = is_dns1123_subdomain(_mask_trailing_dash(name) if prefix else name)
+        found = dns1123_subdomain(_mask_trailing_dash(name) if prefix else name)
         if name != f"{plural}.{group}":
             found.append('must be spec.names.plural+"."+spec.group')
         return found
@@ -2474,7 +2404,7 @@ def validate_crd_definition(crd: Mapping[str, Any]) -> list[FieldError]:
 
     if not group:
         errors.append(_required("spec.group"))
-    elif problems := is_dns1123_subdomain(group):
+    elif problems := dns1123_subdomain(group):
         errors.append(_invalid("spec.group", group, ",".join(problems)))
     elif len(group.split(".")) < 2:
         errors.append(_invalid("spec.group", group, "should be a domain with at least one dot"))
@@ -2514,7 +2444,7 @@ def validate_crd_definition(crd: Mapping[str, Any]) -> list[FieldError]:
         if version_name in seen_versions:
             unique_versions = False
         seen_versions.add(version_name)
-        if problems := is_dns1035_label(version_name):
+        if problems := dns1035_label(version_name):
             errors.append(_invalid(f"{version_path}.name", version_name, ",".join(problems)))
         warning = version.get("deprecationWarning")
         if warning is not None:
@@ -2617,21 +2547,21 @@ def _validate_names(
     plural: str, singular: str, kind: str, list_kind: str, names: Mapping[str, Any]
 ) -> list[FieldError]:
     errors: list[FieldError] = []
-    if plural and (problems := is_dns1035_label(plural)):
+    if plural and (problems := dns1035_label(plural)):
         errors.append(_invalid("spec.names.plural", plural, ",".join(problems)))
-    if singular and (problems := is_dns1035_label(singular)):
+    if singular and (problems := dns1035_label(singular)):
         errors.append(_invalid("spec.names.singular", singular, ",".join(problems)))
     for field_name, value in (("kind", kind), ("listKind", list_kind)):
-        if value and (problems := is_dns1035_label(value.lower())):
+        if value and (problems := dns1035_label(value.lower())):
             detail = "may have mixed case, but should otherwise match: " + ",".join(problems)
             errors.append(_invalid(f"spec.names.{field_name}", value, detail))
     for index, short_name in enumerate(names.get("shortNames") or []):
-        if problems := is_dns1035_label(str(short_name)):
+        if problems := dns1035_label(str(short_name)):
             errors.append(_invalid(f"spec.names.shortNames[{index}]", str(short_name), ",".join(problems)))
     if kind and kind == list_kind:
         errors.append(_invalid("spec.names.listKind", list_kind, "kind and listKind may not be the same"))
     for index, category in enumerate(names.get("categories") or []):
-        if problems := is_dns1035_label(str(category)):
+        if problems := dns1035_label(str(category)):
             errors.append(_invalid(f"spec.names.categories[{index}]", str(category), ",".join(problems)))
     return errors
 

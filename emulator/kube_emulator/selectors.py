@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import bad_request
 from .resources import ResourceType
+from .validation import label_value, qualified_name
 
 __all__ = [
     "FieldRequirement",
@@ -28,93 +29,8 @@ __all__ = [
 
 # --- label key / value validation (k8s.io/apimachinery/pkg/util/validation) ---------------------------
 
-_QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_QUALIFIED_NAME_ERR = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
-)
-_QUALIFIED_NAME_MAX_LENGTH = 63
-_LABEL_VALUE_FMT = "(" + _QUALIFIED_NAME_FMT + ")?"
-_LABEL_VALUE_ERR = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-    "and must start and end with an alphanumeric character"
-)
-_LABEL_VALUE_MAX_LENGTH = 63
-_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + "(\\." + _DNS1123_LABEL_FMT + ")*"
-_DNS1123_SUBDOMAIN_ERR = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-    "and must start and end with an alphanumeric character"
-)
-_DNS1123_SUBDOMAIN_MAX_LENGTH = 253
-
-_QUALIFIED_NAME_RE = re.compile(_QUALIFIED_NAME_FMT)
-_LABEL_VALUE_RE = re.compile(_LABEL_VALUE_FMT)
-_DNS1123_SUBDOMAIN_RE = re.compile(_DNS1123_SUBDOMAIN_FMT)
 _INT64_RE = re.compile(r"[+-]?[0-9]+")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
-def _regex_error(message: str, fmt: str, *examples: str) -> str:
-    if not examples:
-        return f"{message} (regex used for validation is '{fmt}')"
-    # Go's validation.RegexError really renders "'a',  or 'b', " (two spaces): keep it byte-identical.
-    rendered = " or ".join(f"'{example}', " for example in examples)
-    return f"{message} (e.g. {rendered}regex used for validation is '{fmt}')"
-
-
-def _max_len_error(length: int) -> str:
-    return f"must be no more than {length} characters"
-
-
-def _byte_length(value: str) -> int:
-    return len(value.encode())
-
-
-def _dns1123_subdomain_errors(value: str) -> list[str]:
-    errors: list[str] = []
-    if _byte_length(value) > _DNS1123_SUBDOMAIN_MAX_LENGTH:
-        errors.append(_max_len_error(_DNS1123_SUBDOMAIN_MAX_LENGTH))
-    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
-        errors.append(_regex_error(_DNS1123_SUBDOMAIN_ERR, _DNS1123_SUBDOMAIN_FMT, "example.com"))
-    return errors
-
-
-def _qualified_name_errors(value: str) -> list[str]:
-    """validation.IsQualifiedName: `[prefix/]name`, as label keys must be."""
-    errors: list[str] = []
-    parts = value.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errors.append("prefix part must be non-empty")
-        else:
-            errors.extend("prefix part " + message for message in _dns1123_subdomain_errors(prefix))
-    else:
-        return [
-            "a qualified name "
-            + _regex_error(_QUALIFIED_NAME_ERR, _QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    if not name:
-        errors.append("name part must be non-empty")
-    elif _byte_length(name) > _QUALIFIED_NAME_MAX_LENGTH:
-        errors.append("name part " + _max_len_error(_QUALIFIED_NAME_MAX_LENGTH))
-    if not _QUALIFIED_NAME_RE.fullmatch(name):
-        errors.append(
-            "name part " + _regex_error(_QUALIFIED_NAME_ERR, _QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
-        )
-    return errors
-
-
-def _label_value_errors(value: str) -> list[str]:
-    errors: list[str] = []
-    if _byte_length(value) > _LABEL_VALUE_MAX_LENGTH:
-        errors.append(_max_len_error(_LABEL_VALUE_MAX_LENGTH))
-    if not _LABEL_VALUE_RE.fullmatch(value):
-        errors.append(_regex_error(_LABEL_VALUE_ERR, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
-    return errors
 
 
 def _go_quote(value: str) -> str:
@@ -208,7 +124,7 @@ def _requirement_errors(key: str, operator: str, values: Iterable[str] | None, k
     shown: Any = vals  # None renders as `null`, like a nil slice
     count = len(vals or [])
     problems: list[str] = []
-    key_problems = _qualified_name_errors(key)
+    key_problems = qualified_name(key)
     if key_problems:
         problems.append(_invalid(key_path, key, "; ".join(key_problems)))
     if operator in (_IN, _NOT_IN):
@@ -232,7 +148,7 @@ def _requirement_errors(key: str, operator: str, values: Iterable[str] | None, k
         supported = ", ".join(_go_quote(op) for op in _VALID_OPERATORS)
         problems.append(f"operator: Unsupported value: {_go_quote(operator)}: supported values: {supported}")
     for index, value in enumerate(vals or []):
-        value_problems = _label_value_errors(value)
+        value_problems = label_value(value)
         if value_problems:
             problems.append(_invalid(f"values[{index}][{key}]", value, "; ".join(value_problems)))
     return problems
@@ -370,7 +286,7 @@ class _LabelParser:
             token, literal = self._next()
         if token != _T_IDENTIFIER:
             raise _SelectorSyntaxError(f"found '{literal}', expected: identifier")
-        key_problems = _qualified_name_errors(literal)
+        key_problems = qualified_name(literal)
         if key_problems:
             # The parser validates keys with a nil field path, which Go prints as "<nil>".
             raise _SelectorSyntaxError(_invalid("<nil>", literal, "; ".join(key_problems)))

@@ -18,56 +18,139 @@ _DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN = _DNS1123_LABEL + r"(\." + _DNS1123_LABEL + ")*"
 _DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?"
 _QUALIFIED_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_LABEL_VALUE = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
+_LABEL_VALUE = "(" + _QUALIFIED_NAME + ")?"
+_CONFIG_KEY = "[-._a-zA-Z0-9]+"
+
+_DNS1123_LABEL_RE = re.compile(_DNS1123_LABEL)
+_DNS1123_SUBDOMAIN_RE = re.compile(_DNS1123_SUBDOMAIN)
+_DNS1035_LABEL_RE = re.compile(_DNS1035_LABEL)
+_QUALIFIED_NAME_RE = re.compile(_QUALIFIED_NAME)
+_LABEL_VALUE_RE = re.compile(_LABEL_VALUE)
+_CONFIG_KEY_RE = re.compile(_CONFIG_KEY)
 
 
-def _full(pattern: str) -> re.Pattern[str]:
-    return re.compile(f"^{pattern}$")
+def regex_error(message: str, regex: str, *examples: str) -> str:
+    """validation.RegexError, byte for byte (Go renders "'a',  or 'b', ", two spaces)."""
+    if not examples:
+        return f"{message} (regex used for validation is '{regex}')"
+    rendered = " or ".join(f"'{example}', " for example in examples)
+    return f"{message} (e.g. {rendered}regex used for validation is '{regex}')"
 
 
-_DNS1123_LABEL_RE = _full(_DNS1123_LABEL)
-_DNS1123_SUBDOMAIN_RE = _full(_DNS1123_SUBDOMAIN)
-_DNS1035_LABEL_RE = _full(_DNS1035_LABEL)
-_QUALIFIED_NAME_RE = _full(_QUALIFIED_NAME)
-_LABEL_VALUE_RE = _full(_LABEL_VALUE)
-_CONFIG_KEY_RE = _full("[-._a-zA-Z0-9]+")
+def max_len_error(length: int) -> str:
+    return f"must be no more than {length} characters"
+
+
+def _too_long(value: str, limit: int) -> bool:
+    return len(value.encode()) > limit  # Go measures strings in bytes
 
 
 def dns1123_label(value: str) -> list[str]:
-    problems = []
-    if len(value) > 63:
-        problems.append("must be no more than 63 characters")
-    if not _DNS1123_LABEL_RE.match(value):
-        problems.append(
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-            "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
-            f"validation is '{_DNS1123_LABEL}')"
-        )
+    problems = [max_len_error(63)] if _too_long(value, 63) else []
+    if not _DNS1123_LABEL_RE.fullmatch(value):
+        if _DNS1123_SUBDOMAIN_RE.fullmatch(value):
+            problems.append("must not contain dots")  # a valid subdomain: only the dots are wrong
+        else:
+            problems.append(
+                regex_error(
+                    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+                    "must start and end with an alphanumeric character",
+                    _DNS1123_LABEL,
+                    "my-name",
+                    "123-abc",
+                )
+            )
     return problems
 
 
 def dns1123_subdomain(value: str) -> list[str]:
-    problems = []
-    if len(value) > 253:
-        problems.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
+    problems = [max_len_error(253)] if _too_long(value, 253) else []
+    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
         problems.append(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-            "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-            f"validation is '{_DNS1123_SUBDOMAIN}')"
+            regex_error(
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+                "and must start and end with an alphanumeric character",
+                _DNS1123_SUBDOMAIN,
+                "example.com",
+            )
         )
     return problems
 
 
 def dns1035_label(value: str) -> list[str]:
-    problems = []
-    if len(value) > 63:
-        problems.append("must be no more than 63 characters")
-    if not _DNS1035_LABEL_RE.match(value):
+    problems = [max_len_error(63)] if _too_long(value, 63) else []
+    if not _DNS1035_LABEL_RE.fullmatch(value):
         problems.append(
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-            "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
-            f"regex used for validation is '{_DNS1035_LABEL}')"
+            regex_error(
+                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+                "alphabetic character, and end with an alphanumeric character",
+                _DNS1035_LABEL,
+                "my-name",
+                "abc-123",
+            )
+        )
+    return problems
+
+
+_QUALIFIED_NAME_MESSAGE = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+)
+
+
+def qualified_name(value: str) -> list[str]:
+    """validation.IsQualifiedName: `[prefix/]name`, as label and annotation keys must be."""
+    parts = value.split("/")
+    if len(parts) > 2:
+        return [
+            "a qualified name "
+            + regex_error(_QUALIFIED_NAME_MESSAGE, _QUALIFIED_NAME, "MyName", "my.name", "123-abc")
+            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ]
+    problems: list[str] = []
+    name = parts[-1]
+    if len(parts) == 2:
+        if not parts[0]:
+            problems.append("prefix part must be non-empty")
+        else:
+            problems.extend("prefix part " + message for message in dns1123_subdomain(parts[0]))
+    if not name:
+        problems.append("name part must be non-empty")
+    elif _too_long(name, 63):
+        problems.append("name part " + max_len_error(63))
+    if not _QUALIFIED_NAME_RE.fullmatch(name):
+        problems.append(
+            "name part " + regex_error(_QUALIFIED_NAME_MESSAGE, _QUALIFIED_NAME, "MyName", "my.name", "123-abc")
+        )
+    return problems
+
+
+def label_value(value: str) -> list[str]:
+    problems = [max_len_error(63)] if _too_long(value, 63) else []
+    if not _LABEL_VALUE_RE.fullmatch(value):
+        problems.append(
+            regex_error(
+                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+                "and must start and end with an alphanumeric character",
+                _LABEL_VALUE,
+                "MyValue",
+                "my_value",
+                "12345",
+            )
+        )
+    return problems
+
+
+def config_key(value: str) -> list[str]:
+    problems = [max_len_error(253)] if _too_long(value, 253) else []
+    if not _CONFIG_KEY_RE.fullmatch(value):
+        problems.append(
+            regex_error(
+                "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+                _CONFIG_KEY,
+                "key.name",
+                "KEY_NAME",
+                "key-name",
+            )
         )
     return problems
 
@@ -76,54 +159,6 @@ def path_segment_name(value: str) -> list[str]:
     if value in (".", ".."):
         return [f"may not be '{value}'"]
     return [f"may not contain '{c}'" for c in ("/", "%") if c in value]
-
-
-def qualified_name(value: str) -> list[str]:
-    """A label or annotation key: optional DNS subdomain prefix and a name of at most 63 characters."""
-    problems = []
-    prefix, slash, name = value.rpartition("/")
-    if slash:
-        if not prefix:
-            problems.append("prefix part must be non-empty")
-        else:
-            problems.extend(f"prefix part {p}" for p in dns1123_subdomain(prefix))
-    if not name:
-        problems.append("name part must be non-empty")
-    elif len(name) > 63:
-        problems.append("name part must be no more than 63 characters")
-    if name and not _QUALIFIED_NAME_RE.match(name):
-        problems.append(
-            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
-            "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-            f"validation is '{_QUALIFIED_NAME}')"
-        )
-    return problems
-
-
-def label_value(value: str) -> list[str]:
-    problems = []
-    if len(value) > 63:
-        problems.append("must be no more than 63 characters")
-    if not _LABEL_VALUE_RE.match(value):
-        problems.append(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-            "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
-            f"'12345', regex used for validation is '{_LABEL_VALUE}')"
-        )
-    return problems
-
-
-def config_key(value: str) -> list[str]:
-    problems = []
-    if len(value) > 253:
-        problems.append("must be no more than 253 characters")
-    if not _CONFIG_KEY_RE.match(value):
-        problems.append(
-            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
-            "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
-            "'[-._a-zA-Z0-9]+')"
-        )
-    return problems
 
 
 def quoted(value: Any) -> str:

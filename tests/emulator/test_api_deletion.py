@@ -371,7 +371,7 @@ def test_system_namespaces_may_not_be_deleted(core: KubeApi, name: str) -> None:
         core.delete_namespace(name)
 
     assert refused.value.status == 403
-    body = json.loads(refused.value.body)
+    body = json.loads(refused.value.body or "{}")
     assert body["reason"] == "Forbidden"
     assert body["message"] == f'namespaces "{name}" is forbidden: this namespace may not be deleted'
     assert core.read_namespace(name).metadata.deletion_timestamp is None

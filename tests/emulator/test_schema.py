@@ -767,7 +767,7 @@ def test_embedded_resources_need_api_version_and_kind() -> None:
             "spec.template.kind",
             'Invalid value: "pod_x": may have mixed case, but should otherwise match: a DNS-1035 label must '
             "consist of lower case alphanumeric characters or '-', start with an alphabetic character, and "
-            "end with an alphanumeric character (e.g. 'my-name' or 'abc-123', regex used for validation is "
+            "end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is "
             "'[a-z]([-a-z0-9]*[a-z0-9])?')",
         ),
         FieldError("FieldValueInvalid", "spec.template.metadata.name", "Invalid value: \"a/b\": may not contain '/'"),
