@@ -1,0 +1,1 @@
+"""What the operator and the facade share: the custom resources' identity and the Kubernetes API adapter."""
