@@ -44,3 +44,11 @@ CLUSTER_ROLE_BINDINGS: Final = Resource("rbac.authorization.k8s.io", "v1", "clus
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "k8s-manager"
 RUNTIME_LABEL: Final = "kre.konstellation.io/runtime"
+
+# Reasons of a Runtime's `Ready=False` condition that no waiting can cure: the spec itself is wrong, its
+# credentials cannot be found, or its namespace belongs to someone else. RuntimeStatus then stops waiting
+# (FAILED_PRECONDITION).
+INVALID_SPEC: Final = "InvalidSpec"
+CREDENTIALS_MISSING: Final = "CredentialsMissing"
+NAMESPACE_NOT_OWNED: Final = "NamespaceNotOwned"
+TERMINAL_RUNTIME_REASONS: Final = frozenset({INVALID_SPEC, CREDENTIALS_MISSING, NAMESPACE_NOT_OWNED})

@@ -3,7 +3,12 @@
     kopf run --standalone --all-namespaces -m k8s_manager_operator.handlers
 
 `k8s-manager operator` loads the same module, so both ways run the same operator with the same settings.
-Resource handlers (Runtime, RuntimeVersion) are added here as they are built.
+
+The handlers are thin: each one names the Runtime to converge and calls the reconciler. Runtimes are
+handled on every watch event (level-based, like controller-runtime) rather than with kopf's on.create/on.update
+handlers, so kopf keeps no copy of the spec (which may hold credentials) in its annotations; a timer resyncs
+every Runtime periodically, and events of the objects the operator owns (or of the runtime components' pods)
+converge the Runtime they belong to, which corrects drift at once.
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ import socket
 from typing import Any
 
 import kopf
+from k8s_manager_api import names
+from k8s_manager_api.kube import KubeApi
+
+from .config import OperatorConfig
+from .runtime.reconcile import RuntimeReconciler, reconcile_safely
 
 # Everything kopf writes on objects (finalizer, progress, last-handled configuration) lives under our own
 # prefix, so it never collides with another kopf-based operator watching the same resources.
@@ -56,9 +66,65 @@ def instance_name() -> str:
     return os.environ.get("POD_NAME") or socket.gethostname()
 
 
+CONFIG = OperatorConfig.from_env(os.environ)
+RUNTIMES = (names.GROUP, names.VERSION, names.RUNTIMES.plural)
+# Kinds the operator creates for a Runtime, all labelled with the Runtime's name.
+OWNED_KINDS = (
+    names.NAMESPACES,
+    names.SERVICE_ACCOUNTS,
+    names.SECRETS,
+    names.ROLES,
+    names.ROLE_BINDINGS,
+    names.CLUSTER_ROLES,
+    names.CLUSTER_ROLE_BINDINGS,
+    names.DEPLOYMENTS,
+)
+# kopf.PRESENT's type is private to kopf; the filter mapping is passed through as kopf documents it.
+OWNED_LABELS: Any = {names.MANAGED_BY_LABEL: names.MANAGED_BY, names.RUNTIME_LABEL: kopf.PRESENT}
+
+
 @kopf.on.startup()
-def on_startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure_settings(settings, instance_name())
+    memo.api = await KubeApi.connect()
+    memo.reconciler = RuntimeReconciler(memo.api, CONFIG)
+
+
+@kopf.on.cleanup()
+async def on_cleanup(memo: kopf.Memo, **_: Any) -> None:
+    api: KubeApi | None = memo.get("api")
+    if api is not None:
+        await api.close()
+
+
+@kopf.on.event(*RUNTIMES)
+async def runtime_changed(name: str, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    if event["type"] != "DELETED":
+        await reconcile_safely(memo.reconciler, name)
+
+
+@kopf.timer(*RUNTIMES, interval=CONFIG.resync_interval)
+async def runtime_resync(name: str, memo: kopf.Memo, **_: Any) -> None:
+    await reconcile_safely(memo.reconciler, name)
+
+
+async def owned_object_changed(labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+    await reconcile_safely(memo.reconciler, labels[names.RUNTIME_LABEL])
+
+
+for _kind in OWNED_KINDS:
+    kopf.on.event(_kind.group, _kind.version, _kind.plural, labels=OWNED_LABELS)(owned_object_changed)
+
+
+def is_component_pod(labels: kopf.Labels, **_: Any) -> bool:
+    return any(check.selector.matches(labels) for check in CONFIG.components)
+
+
+@kopf.on.event("", "v1", "pods", when=is_component_pod)
+async def component_pod_changed(namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A runtime component's pod changed: its namespace is named after the Runtime (if it is a runtime's)."""
+    if namespace:
+        await reconcile_safely(memo.reconciler, namespace)
 
 
 @kopf.on.probe(id="started_at")

@@ -1,0 +1,184 @@
+"""The Runtime reconciler: read, compute the desired objects, apply, write status.
+
+Level-based: every call looks at the Runtime and its children as they are now and converges them, so it is
+safe to run at any time, any number of times, and after the operator was killed at any point. Everything
+Runtime-specific is computed by the pure modules next to this one; this module only does the I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from k8s_manager_api import names
+from k8s_manager_api.errors import AlreadyExists, Conflict, KubeError, NotFound
+from k8s_manager_api.kube import KubeApi
+
+from ..config import OperatorConfig
+from . import credentials, desired, status
+from .validation import validate_runtime
+
+log = logging.getLogger(__name__)
+
+JsonObject = dict[str, Any]
+
+
+def _now() -> str:
+    return status.format_timestamp(datetime.datetime.now(datetime.UTC))
+
+
+class RuntimeReconciler:
+    """Converges Runtimes by name; calls for the same name run one at a time."""
+
+    def __init__(self, api: KubeApi, config: OperatorConfig, now: Callable[[], str] = _now) -> None:
+        self._api = api
+        self._config = config
+        self._now = now
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def reconcile(self, name: str) -> None:
+        async with self._locks[name]:
+            runtime = await self._api.find(names.RUNTIMES, name)
+            if runtime is None or runtime["metadata"].get("deletionTimestamp"):
+                return  # deletion is the garbage collector's work: every child is owned by the Runtime
+            if not validate_runtime(runtime):
+                runtime = await self._move_inline_credentials(runtime)
+                await self._apply_children(runtime)
+            await self._write_status(runtime)
+
+    # ------------------------------------------------------------------ credentials
+
+    async def _move_inline_credentials(self, runtime: JsonObject) -> JsonObject:
+        """Copy inline credentials into the runtime's Secret, then swap them for a secretRef in the spec."""
+        values = credentials.inline_credentials(runtime.get("spec") or {})
+        if values is None:
+            return runtime
+        namespace = await self._ensure(runtime, desired.namespace(runtime))
+        if namespace is None or status.ownership(namespace, runtime) != "this":
+            return runtime  # the status reports why the namespace cannot be used
+        await self._ensure(runtime, credentials.credentials_secret(runtime, values))
+        patch = credentials.secret_ref_patch(runtime["metadata"]["resourceVersion"])
+        scrubbed = credentials.scrub_last_applied(runtime["metadata"].get("annotations"))
+        if scrubbed is not None:
+            patch["metadata"]["annotations"] = scrubbed
+        try:
+            moved: JsonObject = await self._api.patch(names.RUNTIMES, desired.runtime_name(runtime), patch)
+        except Conflict:
+            # Changed since we read it (perhaps new credentials): the next reconcile copies the new values.
+            return runtime
+        log.info(
+            "runtime %s: credentials moved into Secret %s",
+            moved["metadata"]["name"],
+            credentials.CREDENTIALS_SECRET_NAME,
+        )
+        return moved
+
+    # ------------------------------------------------------------------ children
+
+    async def _apply_children(self, runtime: JsonObject) -> None:
+        for wanted in desired.desired_objects(runtime, self._config):
+            actual = await self._ensure(runtime, wanted)
+            if wanted["kind"] == "Namespace" and (
+                actual is None
+                or status.ownership(actual, runtime) != "this"
+                or actual["metadata"].get("deletionTimestamp")
+            ):
+                return  # nothing can go into a namespace that is not (yet) ours
+
+    async def _ensure(self, runtime: JsonObject, wanted: JsonObject) -> JsonObject | None:
+        """Create `wanted`, or patch the fields that drifted; None when it cannot be applied now."""
+        resource = desired.resource_of(wanted)
+        metadata = wanted["metadata"]
+        name, namespace = metadata["name"], metadata.get("namespace")
+        actual = await self._api.find(resource, name, namespace)
+        if actual is None:
+            try:
+                created: JsonObject = await self._api.create(resource, wanted, namespace)
+            except AlreadyExists:  # created meanwhile (or our earlier attempt's reply was lost)
+                return await self._api.find(resource, name, namespace)
+            log.info("runtime %s: created %s %s", desired.runtime_name(runtime), wanted["kind"], name)
+            return created
+        if status.ownership(actual, runtime) == "foreign" and wanted["kind"] == "Namespace":
+            return actual  # never take over someone else's namespace
+        drifted = desired.differences(_owned_part(wanted), actual)
+        if not drifted:
+            return actual
+        if "roleRef" in drifted:  # immutable: replace the binding
+            await self._api.delete(resource, name, namespace)
+            return await self._ensure(runtime, wanted)
+        log.info(
+            "runtime %s: %s %s drifted (%s); restoring",
+            desired.runtime_name(runtime),
+            wanted["kind"],
+            name,
+            ", ".join(drifted[:5]),
+        )
+        try:
+            patched: JsonObject = await self._api.patch(resource, name, _owned_part(wanted), namespace)
+        except NotFound:
+            return await self._ensure(runtime, wanted)
+        return patched
+
+    # ------------------------------------------------------------------ status
+
+    async def _observe(self, runtime: JsonObject) -> tuple[status.ObservedChildren, list[JsonObject]]:
+        wanted = {obj["kind"]: obj for obj in desired.desired_objects(runtime, self._config)}
+
+        async def find(kind: str) -> JsonObject | None:
+            obj = wanted[kind]
+            found: JsonObject | None = await self._api.find(
+                desired.resource_of(obj), obj["metadata"]["name"], obj["metadata"].get("namespace")
+            )
+            return found
+
+        namespace_name = desired.runtime_name(runtime)
+        namespace = await find("Namespace")
+        usable = namespace is not None and status.ownership(namespace, runtime) == "this"
+        secrets: dict[str, JsonObject | None] = {}
+        pods: list[JsonObject] = []
+        if usable:
+            for secret_name in set(credentials.referenced_secrets(runtime.get("spec") or {}).values()):
+                secrets[secret_name] = await self._api.find(names.SECRETS, secret_name, namespace_name)
+            pods, _ = await self._api.list(names.PODS, namespace_name)
+        observed = status.ObservedChildren(
+            namespace=namespace,
+            service_account=await find("ServiceAccount") if usable else None,
+            role=await find("Role") if usable else None,
+            role_binding=await find("RoleBinding") if usable else None,
+            cluster_role=await find("ClusterRole"),
+            cluster_role_binding=await find("ClusterRoleBinding"),
+            deployment=await find("Deployment") if usable else None,
+            secrets=secrets,
+        )
+        return observed, pods
+
+    async def _write_status(self, runtime: JsonObject) -> None:
+        observed, pods = await self._observe(runtime)
+        new_status = status.compute_status(runtime, observed, pods, self._config, now=self._now())
+        if new_status == runtime.get("status"):
+            return
+        try:
+            await self._api.patch(
+                names.RUNTIMES, desired.runtime_name(runtime), {"status": new_status}, subresource="status"
+            )
+        except NotFound:
+            return  # deleted meanwhile
+        ready = status.find_condition(new_status, status.READY) or {}
+        log.info("runtime %s: Ready=%s (%s)", desired.runtime_name(runtime), ready.get("status"), ready.get("reason"))
+
+
+def _owned_part(wanted: Mapping[str, Any]) -> JsonObject:
+    """What the operator asserts of an object: everything but identity (labels and owners are merged in)."""
+    return {key: value for key, value in wanted.items() if key not in ("apiVersion", "kind")}
+
+
+async def reconcile_safely(reconciler: RuntimeReconciler, name: str) -> None:
+    """Reconcile, logging API errors by their safe message (never object values) instead of raising them."""
+    try:
+        await reconciler.reconcile(name)
+    except KubeError as error:
+        log.warning("runtime %s: reconcile failed, will retry: %s", name, error.safe_message)
