@@ -39,6 +39,9 @@ ROLES: Final = Resource("rbac.authorization.k8s.io", "v1", "roles", namespaced=T
 ROLE_BINDINGS: Final = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", namespaced=True)
 CLUSTER_ROLES: Final = Resource("rbac.authorization.k8s.io", "v1", "clusterroles", namespaced=False)
 CLUSTER_ROLE_BINDINGS: Final = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", namespaced=False)
+CUSTOM_RESOURCE_DEFINITIONS: Final = Resource(
+    "apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False
+)
 
 # Labels on everything the operator creates.
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"

@@ -33,7 +33,12 @@ import aiohttp
 import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from k8s_manager_api.errors import AlreadyExists, KubeError
+from k8s_manager_api.kube import KubeApi
+from k8s_manager_api.names import CUSTOM_RESOURCE_DEFINITIONS
 from k8s_manager_facade.config import parse_port, parse_seconds
+
+from .runtime_standin import run_standin_forever
 
 if TYPE_CHECKING:
     from kube_emulator import Emulator
@@ -43,7 +48,6 @@ T = TypeVar("T")
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_KUBECONFIG_OUT = Path(".k8s-manager") / "kubeconfig"
-CRD_API = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 CRD_SUFFIXES = (".yaml", ".yml", ".json")
 # Variables that would make the children's Kubernetes clients prefer an in-cluster service account.
 IN_CLUSTER_VARIABLES = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBERNETES_PORT")
@@ -104,62 +108,40 @@ def load_crds(crds_dir: Path) -> list[dict[str, Any]]:
     return documents
 
 
-async def apply_crds(session: aiohttp.ClientSession, api_url: str, crds: list[dict[str, Any]]) -> None:
+async def apply_crds(api: KubeApi, crds: list[dict[str, Any]]) -> None:
     """Create each CRD, or update it if it exists, then wait until the API server reports it Established.
 
     Waits as long as the caller lets it (wrap it in `asyncio.timeout`).
     """
     try:
         for crd in crds:
-            await _create_or_replace_crd(session, api_url, crd)
+            await _create_or_replace_crd(api, crd)
             log.info("CRD %s applied", crd["metadata"]["name"])
         for crd in crds:
-            await _wait_established(session, api_url, crd["metadata"]["name"])
-    except aiohttp.ClientError as error:
+            await _wait_established(api, crd["metadata"]["name"])
+    except KubeError as error:
         raise DevError(f"cannot install the CRDs: {error}") from None
 
 
-async def _create_or_replace_crd(session: aiohttp.ClientSession, api_url: str, crd: dict[str, Any]) -> None:
-    async with session.post(f"{api_url}{CRD_API}", json=crd) as response:
-        if response.status == 409:
-            await _replace_crd(session, api_url, crd)
-        elif response.status >= 400:
-            raise DevError(f"cannot create CRD {crd['metadata']['name']}: {await _status_message(response)}")
-
-
-async def _replace_crd(session: aiohttp.ClientSession, api_url: str, crd: dict[str, Any]) -> None:
+async def _create_or_replace_crd(api: KubeApi, crd: dict[str, Any]) -> None:
     name = crd["metadata"]["name"]
-    url = f"{api_url}{CRD_API}/{name}"
-    async with session.get(url) as response:
-        if response.status >= 400:
-            raise DevError(f"cannot read CRD {name}: {await _status_message(response)}")
-        existing = await response.json()
-    desired = {
-        **crd,
-        "metadata": {**crd["metadata"], "resourceVersion": existing["metadata"]["resourceVersion"]},
-    }
-    async with session.put(url, json=desired) as response:
-        if response.status >= 400:
-            raise DevError(f"cannot update CRD {name}: {await _status_message(response)}")
+    try:
+        await api.create(CUSTOM_RESOURCE_DEFINITIONS, crd)
+    except AlreadyExists:
+        existing = await api.get(CUSTOM_RESOURCE_DEFINITIONS, name)
+        version = existing["metadata"]["resourceVersion"]
+        await api.replace(
+            CUSTOM_RESOURCE_DEFINITIONS, name, {**crd, "metadata": {**crd["metadata"], "resourceVersion": version}}
+        )
 
 
-async def _wait_established(session: aiohttp.ClientSession, api_url: str, name: str) -> None:
+async def _wait_established(api: KubeApi, name: str) -> None:
     while True:
-        async with session.get(f"{api_url}{CRD_API}/{name}") as response:
-            crd = await response.json() if response.status == 200 else {}
+        crd = await api.find(CUSTOM_RESOURCE_DEFINITIONS, name) or {}
         conditions = crd.get("status", {}).get("conditions", [])
         if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
             return
         await asyncio.sleep(0.05)
-
-
-async def _status_message(response: aiohttp.ClientResponse) -> str:
-    text = await response.text()
-    with contextlib.suppress(ValueError):
-        body = json.loads(text)
-        if isinstance(body, dict) and body.get("message"):
-            return f"{response.status} {body.get('reason', '')}: {body['message']}"
-    return f"{response.status} {text[:200]}"
 
 
 # --- Children ---------------------------------------------------------------------------------------
@@ -299,6 +281,8 @@ class DevSession:
         self.stdout = stdout
         self.stderr = stderr
         self.emulator: Emulator | None = None
+        self.api: KubeApi | None = None
+        self.standin: asyncio.Task[None] | None = None
         self.children: list[Child] = []
         self.kubeconfig = options.kubeconfig_out.expanduser().resolve()
         self.facade_address = f"{LOOPBACK}:{options.grpc_port}"
@@ -351,10 +335,13 @@ class DevSession:
         emulator, api_url = await self._start_emulator()
         emulator.write_kubeconfig(self.kubeconfig)
         log.info("Kubernetes API emulator at %s, kubeconfig %s", api_url, self.kubeconfig)
+        self.api = await KubeApi.connect(str(self.kubeconfig))
+        await apply_crds(self.api, crds)
+        if not crds:
+            log.warning("no CRDs found to install")
+        # The emulator runs no containers: a stand-in deploys each runtime's components (see runtime_standin).
+        self.standin = asyncio.create_task(run_standin_forever(self.api), name="runtime-operator-standin")
         async with aiohttp.ClientSession() as session:
-            await apply_crds(session, api_url, crds)
-            if not crds:
-                log.warning("no CRDs found to install")
             liveness_url = f"http://{LOOPBACK}:{free_loopback_port()}/healthz"
             await self._spawn_children(liveness_url)
             await self._wait_until_ready(session, liveness_url)
@@ -409,6 +396,12 @@ class DevSession:
         if self.children:
             log.info("stopping %s", ", ".join(child.name for child in self.children))
             await stop_children(self.children, self.options.stop_timeout, self.force_stop)
+        if self.standin is not None:
+            self.standin.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.standin
+        if self.api is not None:
+            await self.api.close()
         if self.emulator is not None:
             await self.emulator.stop()
             self.emulator = None
