@@ -35,8 +35,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
 from .cluster import CRD_KEY, Cluster
 from .errors import ApiError
 from .resources import JsonObject, ResourceType
@@ -2377,9 +2375,6 @@ class Controllers:
         for replica_set in self.garbage_collector.controlled(_meta(deployment)["uid"], REPLICASETS):
             for pod in self.garbage_collector.controlled(replica_set.uid, PODS):
                 self._queue.add(("pod", pod.namespace, pod.name))
-
-    def add_control_routes(self, app: web.Application) -> None:
-        """Control routes live in kube_emulator.control; nothing to add here."""
 
     def _observe(self, change: Change) -> None:
         if not self._queue.running:
