@@ -40,6 +40,10 @@ class FacadeConfig:
     # Image tag of the runtime operator; None leaves the choice to the operator (never `latest` by default).
     kubernetes_operator_version: str | None = None
     shutdown_grace_period: float = 10.0
+    # Kubeconfig file(s) of the cluster; None: in the cluster, its service account, else ~/.kube/config.
+    kubeconfig: str | None = None
+    # The longest a RuntimeStatus call waits for its runtime, whatever the client's deadline.
+    runtime_status_timeout: float = 600.0
 
     @property
     def address(self) -> str:
@@ -116,6 +120,20 @@ def parse_seconds(text: str) -> float:
     return seconds
 
 
+def parse_positive_seconds(text: str) -> float:
+    seconds = parse_seconds(text)
+    if seconds == 0:
+        raise ValueError("0 is out of range: expected a positive number of seconds")
+    return seconds
+
+
+def parse_path(text: str) -> str:
+    path = text.strip()
+    if not path:
+        raise ValueError("expected a file path")
+    return path
+
+
 @dataclass(frozen=True)
 class Setting:
     field: str
@@ -170,6 +188,20 @@ SETTINGS: tuple[Setting, ...] = (
         "--shutdown-grace-period",
         parse_seconds,
         "seconds in-flight calls get to finish on SIGTERM/SIGINT",
+    ),
+    Setting(
+        "kubeconfig",
+        "KUBECONFIG",
+        "--kubeconfig",
+        parse_path,
+        "kubeconfig of the cluster; unset: the pod's service account in a cluster, else ~/.kube/config",
+    ),
+    Setting(
+        "runtime_status_timeout",
+        "KRE_RUNTIME_STATUS_TIMEOUT",
+        "--runtime-status-timeout",
+        parse_positive_seconds,
+        "longest wait of a RuntimeStatus call for its runtime to be ready, whatever the client's deadline",
     ),
 )
 

@@ -1,8 +1,17 @@
 """The facade's gRPC server (grpc.aio).
 
-It serves `grpc.health.v1` and server reflection; the k8s-manager services are registered here as they
-are built. SIGTERM or SIGINT starts a graceful shutdown: health turns NOT_SERVING, new calls are refused
-and in-flight calls get the configured grace period before they are cancelled.
+It serves the original's three services (`runtime.RuntimeService`; `version.VersionService` and
+`resourcemetrics.ResourceMetricsService` answer UNIMPLEMENTED until a later release), `grpc.health.v1` and
+server reflection.
+
+Health: the Health and reflection services are SERVING as soon as the port is bound. The start-up check lists
+Runtimes, again and again (its failures logged) until it works. The server as a whole (service "") turns
+SERVING once the Kubernetes API has answered it (reachable, credentials and RBAC accepted; "no such resource"
+counts as an answer); the three k8s-manager services once the list has worked, i.e. the Runtime CRD is
+installed too. A kubeconfig that cannot be loaded is a start-up error instead.
+
+SIGTERM or SIGINT starts a graceful shutdown: health turns NOT_SERVING, waiting RuntimeStatus calls end with
+UNAVAILABLE, new calls are refused and in-flight calls get the configured grace period before they are cancelled.
 """
 
 from __future__ import annotations
@@ -11,21 +20,42 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from k8s_manager_api.errors import KubeError, NotFound
+from k8s_manager_api.kube import KubeApi
+from k8s_manager_api.names import RUNTIMES
 
 from .config import FacadeConfig
+from .generated import (
+    resourcemetrics_pb2,
+    resourcemetrics_pb2_grpc,
+    runtime_pb2,
+    runtime_pb2_grpc,
+    version_pb2,
+    version_pb2_grpc,
+)
+from .runtime_service import RuntimeServicer
+from .status_hub import RuntimeStatusHub
 
 log = logging.getLogger(__name__)
 
 HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+RUNTIME_SERVICE_NAME: str = runtime_pb2.DESCRIPTOR.services_by_name["RuntimeService"].full_name
+VERSION_SERVICE_NAME: str = version_pb2.DESCRIPTOR.services_by_name["VersionService"].full_name
+RESOURCE_METRICS_SERVICE_NAME: str = resourcemetrics_pb2.DESCRIPTOR.services_by_name["ResourceMetricsService"].full_name
+# What needs the Runtime CRD, and so is SERVING only once Runtimes can be listed.
+CRD_BOUND_SERVICES = (RUNTIME_SERVICE_NAME, VERSION_SERVICE_NAME, RESOURCE_METRICS_SERVICE_NAME)
+OVERALL = ""  # the server as a whole: SERVING once the Kubernetes API answers
 # grpc enables SO_REUSEPORT by default, which would let a second server share a busy port silently.
 SERVER_OPTIONS: tuple[tuple[str, Any], ...] = (("grpc.so_reuseport", 0),)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# The start-up check of the Kubernetes API is retried after 1, 2, 4, ... seconds, at most this long apart.
+CLUSTER_CHECK_MAX_DELAY = 10.0
 
 
 class StartupError(RuntimeError):
@@ -33,28 +63,55 @@ class StartupError(RuntimeError):
 
 
 class FacadeServer:
-    def __init__(self, config: FacadeConfig) -> None:
+    def __init__(self, config: FacadeConfig, kube: KubeApi | None = None) -> None:
+        """Without `kube`, the server connects with `config.kubeconfig` at start and closes that connection."""
         self.config = config
         self.health = health.aio.HealthServicer()
-        self.service_names: tuple[str, ...] = (HEALTH_SERVICE_NAME, reflection.SERVICE_NAME)
+        self.service_names: tuple[str, ...] = (
+            RUNTIME_SERVICE_NAME,
+            VERSION_SERVICE_NAME,
+            RESOURCE_METRICS_SERVICE_NAME,
+            HEALTH_SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        )
         self.port: int | None = None
+        self.kube = kube
+        self.hub: RuntimeStatusHub | None = None
+        self.cluster_reached = asyncio.Event()
+        self._owns_kube = kube is None
         self._server: Any = None
+        self._cluster_check: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
-        """Bind, start serving and mark every service SERVING; returns the bound port."""
+        """Connect, bind, start serving and check the cluster in the background; returns the bound port."""
+        kube = self.kube or await self._connect()
+        self.kube, self.hub = kube, RuntimeStatusHub(kube)
         server = grpc.aio.server(options=SERVER_OPTIONS)
+        # The generated registration functions are untyped: named here with their signature.
+        registrations: tuple[tuple[Callable[[Any, Any], None], Any], ...] = (
+            (runtime_pb2_grpc.add_RuntimeServiceServicer_to_server, RuntimeServicer(kube, self.hub, self.config)),
+            (version_pb2_grpc.add_VersionServiceServicer_to_server, VersionServicer()),
+            (resourcemetrics_pb2_grpc.add_ResourceMetricsServiceServicer_to_server, ResourceMetricsServicer()),
+        )
+        for register, servicer in registrations:
+            register(servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(self.service_names, server)
         try:
             port = int(server.add_insecure_port(self.config.address))
         except RuntimeError as error:
+            await self._close_kube()
             raise StartupError(f"cannot listen on {self.config.address}: {error}") from None
         if port == 0:  # older grpcio reports a failed bind this way instead of raising
+            await self._close_kube()
             raise StartupError(f"cannot listen on {self.config.address}")
         await server.start()
         self._server, self.port = server, port
-        for name in self.service_names:
+        for name in (HEALTH_SERVICE_NAME, reflection.SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        for name in (OVERALL, *CRD_BOUND_SERVICES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._cluster_check = asyncio.create_task(self._check_cluster(kube), name="cluster-check")
         log.info("gRPC facade listening on %s:%d", self.config.host, port)
         return port
 
@@ -65,8 +122,91 @@ class FacadeServer:
         grace = self.config.shutdown_grace_period
         log.info("gRPC facade shutting down (grace period %gs)", grace)
         await self.health.enter_graceful_shutdown()
+        if self._cluster_check is not None:
+            self._cluster_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cluster_check
+        if self.hub is not None:
+            await self.hub.stop()
         await server.stop(grace)
+        await self._close_kube()
         log.info("gRPC facade stopped")
+
+    async def _connect(self) -> KubeApi:
+        source = self.config.kubeconfig or "KUBECONFIG, the pod's service account or ~/.kube/config"
+        try:
+            return await KubeApi.connect(self.config.kubeconfig)
+        except Exception as error:
+            # The loader's errors say what is wrong with the file (missing, no context); they hold no secret.
+            raise StartupError(f"cannot load the Kubernetes configuration ({source}): {error}") from None
+
+    async def _close_kube(self) -> None:
+        if self._owns_kube and self.kube is not None:
+            kube, self.kube = self.kube, None
+            await kube.close()
+
+    async def _check_cluster(self, kube: KubeApi) -> None:
+        """List Runtimes until it works, marking the server, then its services, SERVING on the way."""
+        delay = 1.0
+        while True:
+            try:
+                await kube.list(RUNTIMES)
+                break
+            except NotFound:
+                await self.health.set(OVERALL, health_pb2.HealthCheckResponse.SERVING)
+                log.error(
+                    "the Runtime CRD (%s.%s) is not installed: kubectl apply -f crds/; checking again in %g s",
+                    RUNTIMES.plural,
+                    RUNTIMES.group,
+                    delay,
+                )
+            except KubeError as error:
+                log.error("the Kubernetes API cannot be used (%s); checking again in %g s", error.safe_message, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, CLUSTER_CHECK_MAX_DELAY)
+        for name in (OVERALL, *CRD_BOUND_SERVICES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.cluster_reached.set()
+        log.info("Kubernetes API reached and Runtimes listed; serving")
+
+
+# --------------------------------------------------------------------------- services of a later release
+
+
+async def not_yet(context: Any, method: str) -> NoReturn:
+    await context.abort(
+        grpc.StatusCode.UNIMPLEMENTED,
+        f"{method} is not implemented in this release of k8s-manager; it comes in a later release",
+    )
+    raise AssertionError("context.abort returned")  # it raises; this keeps the type checker honest
+
+
+class VersionServicer(version_pb2_grpc.VersionServiceServicer):
+    async def Start(self, request: version_pb2.Request, context: Any) -> NoReturn:  # noqa: N802
+        await not_yet(context, "/version.VersionService/Start")
+
+    async def Stop(self, request: version_pb2.Request, context: Any) -> NoReturn:  # noqa: N802
+        await not_yet(context, "/version.VersionService/Stop")
+
+    async def Publish(self, request: version_pb2.Request, context: Any) -> NoReturn:  # noqa: N802
+        await not_yet(context, "/version.VersionService/Publish")
+
+    async def Unpublish(self, request: version_pb2.Request, context: Any) -> NoReturn:  # noqa: N802
+        await not_yet(context, "/version.VersionService/Unpublish")
+
+    async def UpdateConfig(self, request: version_pb2.Request, context: Any) -> NoReturn:  # noqa: N802
+        await not_yet(context, "/version.VersionService/UpdateConfig")
+
+
+class ResourceMetricsServicer(resourcemetrics_pb2_grpc.ResourceMetricsServiceServicer):
+    async def GetVersion(self, request: resourcemetrics_pb2.VersionRequest, context: Any) -> NoReturn:  # noqa: N802
+        await not_yet(context, "/resourcemetrics.ResourceMetricsService/GetVersion")
+
+    async def WatchVersion(self, request: resourcemetrics_pb2.VersionRequest, context: Any) -> NoReturn:  # noqa: N802
+        await not_yet(context, "/resourcemetrics.ResourceMetricsService/WatchVersion")
+
+
+# ------------------------------------------------------------------------------------------ process
 
 
 async def serve(config: FacadeConfig, stop: asyncio.Event | None = None) -> None:
