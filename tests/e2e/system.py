@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
+import string
 import subprocess
 import sys
 import time
@@ -179,3 +181,70 @@ def running_system(
         yield system
     finally:
         system.stop()
+
+
+ALPHABET = string.ascii_letters + string.digits
+RUNTIME_LABEL = "kre.konstellation.io/runtime"
+
+
+def random_credential() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(8))
+
+
+def runtime_manifest(name: str, credentials: dict[str, str]) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "kre.konstellation.io/v1alpha1",
+            "kind": "Runtime",
+            "metadata": {"name": name},
+            "spec": {
+                "displayName": name.removeprefix("kre-").title(),
+                "entrypoint": {"host": f"{name}.local"},
+                "mongo": {
+                    "credentials": {
+                        "username": "admin",
+                        "password": credentials["password"],
+                        "sharedKey": credentials["sharedKey"],
+                    }
+                },
+                "minio": {"credentials": {"accessKey": "admin", "secretKey": credentials["secretKey"]}},
+            },
+        }
+    )
+
+
+def unique_name() -> str:
+    return "kre-" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(6))
+
+
+def ready(system: System, name: str) -> dict[str, Any] | None:
+    runtime = system.get("runtime", name)
+    conditions = ((runtime or {}).get("status") or {}).get("conditions") or []
+    ready_now = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    return runtime if ready_now else None
+
+
+def owned_objects(system: System, name: str) -> dict[str, list[str]]:
+    """Every object labelled with the runtime, by kind (cluster-wide), as `kubectl get` lists them."""
+    kinds = "namespaces,serviceaccounts,secrets,roles,rolebindings,deployments,clusterroles,clusterrolebindings"
+    listed = system.get(kinds, "-A", "-l", f"{RUNTIME_LABEL}={name}")
+    found: dict[str, list[str]] = {}
+    for item in listed["items"]:
+        found.setdefault(item["kind"], []).append(item["metadata"]["name"])
+    return {kind: sorted(names) for kind, names in found.items()}
+
+
+EXPECTED_KINDS = {
+    "ClusterRole": ["kre-runtime-{name}"],
+    "ClusterRoleBinding": ["kre-runtime-{name}"],
+    "Deployment": ["kre-operator"],
+    "Namespace": ["{name}"],
+    "Role": ["kre-operator"],
+    "RoleBinding": ["kre-operator"],
+    "Secret": ["kre-runtime-credentials"],
+    "ServiceAccount": ["kre-operator"],
+}
+
+
+def expected_objects(name: str) -> dict[str, list[str]]:
+    return {kind: [n.format(name=name) for n in names] for kind, names in EXPECTED_KINDS.items()}

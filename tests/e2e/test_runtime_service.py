@@ -233,6 +233,41 @@ BAD_REQUESTS = [
         "runtime.minio.secretKey",
         id="secret key too short",
     ),
+    pytest.param(create_request(namespace=""), "runtime.namespace", id="empty namespace"),
+    pytest.param(create_request(namespace="kre.demo"), "runtime.namespace", id="namespace with a dot"),
+    pytest.param(create_request(namespace="-kre-demo"), "runtime.namespace", id="namespace starting with a dash"),
+    pytest.param(create_request(namespace="default"), "runtime.namespace", id="the default namespace"),
+    pytest.param(create_request(name="x" * 257), "runtime.name", id="name too long"),
+    pytest.param(
+        create_request(mongo={"username": "", "password": PASSWORD, "sharedKey": SHARED_KEY}),
+        "runtime.mongo.username",
+        id="empty mongo username",
+    ),
+    pytest.param(
+        create_request(mongo={"username": "admin", "password": "", "sharedKey": SHARED_KEY}),
+        "runtime.mongo.password",
+        id="empty mongo password",
+    ),
+    pytest.param(
+        create_request(mongo={"username": "admin", "password": PASSWORD, "sharedKey": "abc"}),
+        "runtime.mongo.sharedKey",
+        id="shared key too short",
+    ),
+    pytest.param(
+        create_request(mongo={"username": "admin", "password": PASSWORD, "sharedKey": SHARED_KEY + "!"}),
+        "runtime.mongo.sharedKey",
+        id="bad shared key character",
+    ),
+    pytest.param(
+        create_request(minio={"accessKey": "", "secretKey": SECRET_KEY}),
+        "runtime.minio.accessKey",
+        id="empty access key",
+    ),
+    pytest.param(
+        create_request(mongo={"username": "ädmin", "password": PASSWORD, "sharedKey": SHARED_KEY}),
+        "runtime.mongo.username",
+        id="unicode username",
+    ),
 ]
 
 

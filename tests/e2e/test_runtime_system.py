@@ -1,0 +1,84 @@
+"""The Admin API's path end to end: gRPC Create and RuntimeStatus through the real facade and operator processes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from k8s_manager_facade.generated import runtime_pb2, runtime_pb2_grpc
+from kube_emulator.threaded import ThreadedEmulator
+
+from .system import System, eventually, expected_objects, owned_objects, random_credential, running_system, unique_name
+
+RuntimeStub: Any = runtime_pb2_grpc.RuntimeServiceStub  # the generated stubs are untyped
+
+
+@pytest.fixture
+def system(tmp_path: Path, emulator: ThreadedEmulator, kubeconfig: Path) -> Iterator[System]:
+    with running_system(tmp_path, emulator, kubeconfig, facade=True) as running:
+        yield running
+
+
+def admin_api_create(name: str) -> tuple[runtime_pb2.Request, dict[str, str]]:
+    """The request the Admin API sends: namespace "kre-" + lower(name), random 8-character credentials."""
+    credentials = {"password": random_credential(), "sharedKey": random_credential(), "secretKey": random_credential()}
+    runtime = runtime_pb2.Runtime(
+        name=name,
+        namespace=f"kre-{name.lower()}",
+        mongo=runtime_pb2.Runtime.MongoConf(
+            username="admin", password=credentials["password"], sharedKey=credentials["sharedKey"]
+        ),
+        minio=runtime_pb2.Runtime.MinioConf(accessKey="admin", secretKey=credentials["secretKey"]),
+    )
+    return runtime_pb2.Request(runtime=runtime), credentials
+
+
+def test_grpc_create_then_runtime_status_started_only_once_the_components_are_ready(
+    system: System, emulator: ThreadedEmulator
+) -> None:
+    name = unique_name().removeprefix("kre-").capitalize()
+    namespace = f"kre-{name.lower()}"
+    request, credentials = admin_api_create(name)
+    # Hold Minio back, as a slow volume would: the runtime must not be reported STARTED before it is ready.
+    emulator.run_sync(lambda: emulator.emulator.controllers.set_workload_ready(namespace, "kre-minio", False))
+
+    with grpc.insecure_channel(system.grpc_address) as channel:
+        stub = RuntimeStub(channel)
+        reply = stub.Create(request, timeout=20)
+        assert reply.message == f"Runtime '{name}' created"
+
+        eventually(lambda: owned_objects(system, namespace) == expected_objects(namespace), "the runtime's objects")
+        eventually(lambda: system.get("pods", "-n", namespace, "-l", "app=kre-minio")["items"], "a Minio pod")
+        with pytest.raises(grpc.RpcError) as early:
+            stub.RuntimeStatus(runtime_pb2.Request(runtime=runtime_pb2.Runtime(namespace=namespace)), timeout=3)
+        assert early.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+        emulator.run_sync(lambda: emulator.emulator.controllers.set_workload_ready(namespace, "kre-minio", True))
+        status = stub.RuntimeStatus(runtime_pb2.Request(runtime=runtime_pb2.Runtime(namespace=namespace)), timeout=60)
+        assert status.Status == "STARTED"
+
+        # The same Create again (the Admin API never retries, but a client may): OK, nothing duplicated.
+        again, _ = admin_api_create(name)
+        assert stub.Create(again, timeout=20).message == f"Runtime '{name}' created"
+
+    assert owned_objects(system, namespace) == expected_objects(namespace)
+    runtime = system.get("runtime", namespace)
+    assert runtime["spec"]["displayName"] == name
+    assert runtime["spec"]["entrypoint"]["host"] == f"{namespace}.local"
+    visible = (
+        json.dumps(runtime) + system.log("operator") + system.log("facade") + json.dumps(system.get("events", "-A"))
+    )
+    for value in credentials.values():
+        assert value not in visible
+
+
+def test_runtime_status_of_an_unknown_runtime_is_not_found(system: System) -> None:
+    with grpc.insecure_channel(system.grpc_address) as channel, pytest.raises(grpc.RpcError) as missing:
+        RuntimeStub(channel).RuntimeStatus(
+            runtime_pb2.Request(runtime=runtime_pb2.Runtime(namespace="kre-nobody")), timeout=10
+        )
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
