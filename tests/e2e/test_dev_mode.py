@@ -332,3 +332,23 @@ def test_kubectl_drives_the_dev_mode_emulator_through_a_custom_resource_life(run
 
     assert kubectl("delete", "gizmo", "small").strip() == 'gizmo.example.com "small" deleted'
     assert kubectl("get", "gizmos", "-o", "name") == ""
+
+
+def test_the_admin_api_path_reaches_started_in_dev_mode(running_dev):
+    from k8s_manager_facade.generated import runtime_pb2, runtime_pb2_grpc
+
+    dev, port, _ = running_dev
+    dev.read_until_ready()
+    runtime = runtime_pb2.Runtime(
+        name="Demo",
+        namespace="kre-demo",
+        mongo=runtime_pb2.Runtime.MongoConf(username="admin", password="Xq3vL9pa", sharedKey="Tm7wQ2zk"),
+        minio=runtime_pb2.Runtime.MinioConf(accessKey="admin", secretKey="Hb5nR8cy"),
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = runtime_pb2_grpc.RuntimeServiceStub(channel)
+        created = stub.Create(runtime_pb2.Request(runtime=runtime), timeout=20)
+        status = stub.RuntimeStatus(runtime_pb2.Request(runtime=runtime_pb2.Runtime(namespace="kre-demo")), timeout=60)
+
+    assert created.message == "Runtime 'Demo' created"
+    assert status.Status == "STARTED"
