@@ -18,7 +18,6 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 # Kubernetes quantities as used for storage sizes: a number with an optional binary or decimal suffix.
 STORAGE_QUANTITY = re.compile(r"^(\d+(\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 # Docker image tag grammar (distribution/reference).
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 # Go's strconv.ParseBool, which the original's envconfig used, plus yes/no.
 TRUE_WORDS = frozenset({"1", "t", "true", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"0", "f", "false", "no", "n", "off"})
@@ -37,8 +36,6 @@ class FacadeConfig:
     development_mode: bool = False
     shared_storage_class: str = "standard"
     shared_storage_size: str = "1Gi"
-    # Image tag of the runtime operator; None leaves the choice to the operator (never `latest` by default).
-    kubernetes_operator_version: str | None = None
     shutdown_grace_period: float = 10.0
     # Kubeconfig file(s) of the cluster; None: in the cluster, its service account, else ~/.kube/config.
     kubeconfig: str | None = None
@@ -101,13 +98,6 @@ def parse_storage_size(text: str) -> str:
     if not STORAGE_QUANTITY.match(size):
         raise ValueError(f"{text!r} is not a storage quantity such as 1Gi or 500Mi")
     return size
-
-
-def parse_image_tag(text: str) -> str:
-    tag = text.strip()
-    if not IMAGE_TAG.match(tag):
-        raise ValueError(f"{text!r} is not an image tag: letters, digits, '_', '.', '-', at most 128 characters")
-    return tag
 
 
 def parse_seconds(text: str) -> float:
@@ -174,13 +164,6 @@ SETTINGS: tuple[Setting, ...] = (
         "--shared-storage-size",
         parse_storage_size,
         "size of the runtimes' shared volume",
-    ),
-    Setting(
-        "kubernetes_operator_version",
-        "KRE_KUBERNETES_OPERATOR_VERSION",
-        "--kubernetes-operator-version",
-        parse_image_tag,
-        "image tag of the runtime operator; unset: the operator's own default, never latest",
     ),
     Setting(
         "shutdown_grace_period",

@@ -14,7 +14,6 @@ def test_defaults_without_environment():
     assert config.address == "0.0.0.0:50051"
     assert config.prometheus_url == "http://localhost:9090"
     assert config.shared_storage_size == "1Gi"
-    assert config.kubernetes_operator_version is None
 
 
 def test_original_environment_variables_are_read():
@@ -25,7 +24,6 @@ def test_original_environment_variables_are_read():
         "KRE_DEVELOPMENT_MODE": "true",
         "KRE_SHARED_STORAGECLASS": "nfs-client",
         "KRE_SHARED_STORAGE_SIZE": "2Gi",
-        "KRE_KUBERNETES_OPERATOR_VERSION": "1.4.2",
     }
 
     config = load_config(env)
@@ -36,7 +34,6 @@ def test_original_environment_variables_are_read():
     assert config.development_mode is True
     assert config.shared_storage_class == "nfs-client"
     assert config.shared_storage_size == "2Gi"
-    assert config.kubernetes_operator_version == "1.4.2"
 
 
 def test_flags_override_environment_and_unset_flags_keep_it():
@@ -78,11 +75,6 @@ def test_ipv6_host_is_bracketed_in_the_address():
             {"KRE_BASE_DOMAIN_NAME": "Not_A_Domain"},
             {},
             "KRE_BASE_DOMAIN_NAME: 'Not_A_Domain' is not a DNS-1123",
-        ),
-        (
-            {"KRE_KUBERNETES_OPERATOR_VERSION": "v1:2"},
-            {},
-            "KRE_KUBERNETES_OPERATOR_VERSION: 'v1:2' is not an image",
         ),
     ],
 )
