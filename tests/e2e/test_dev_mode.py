@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psutil
@@ -346,7 +347,7 @@ def test_the_admin_api_path_reaches_started_in_dev_mode(running_dev):
         minio=runtime_pb2.Runtime.MinioConf(accessKey="admin", secretKey="Hb5nR8cy"),
     )
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = runtime_pb2_grpc.RuntimeServiceStub(channel)
+        stub: Any = runtime_pb2_grpc.RuntimeServiceStub(channel)  # type: ignore[no-untyped-call]
         created = stub.Create(runtime_pb2.Request(runtime=runtime), timeout=20)
         status = stub.RuntimeStatus(runtime_pb2.Request(runtime=runtime_pb2.Runtime(namespace="kre-demo")), timeout=60)
 
