@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from k8s_manager_api import names
 from k8s_manager_operator.config import OperatorConfig, ResourceAmounts
+from k8s_manager_operator.drift import differences
 from k8s_manager_operator.runtime.desired import (
     POD_SECURITY_LABELS,
     desired_objects,
-    differences,
     operator_deployment,
     resource_of,
 )

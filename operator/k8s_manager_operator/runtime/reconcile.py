@@ -11,13 +11,14 @@ import asyncio
 import datetime
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from k8s_manager_api import names
-from k8s_manager_api.errors import AlreadyExists, Conflict, KubeError, NotFound
+from k8s_manager_api.errors import Conflict, KubeError, NotFound
 from k8s_manager_api.kube import KubeApi
 
+from ..apply import ensure
 from ..config import OperatorConfig
 from . import credentials, desired, status
 from .validation import validate_runtime
@@ -90,38 +91,18 @@ class RuntimeReconciler:
                 return  # nothing can go into a namespace that is not (yet) ours
 
     async def _ensure(self, runtime: JsonObject, wanted: JsonObject) -> JsonObject | None:
-        """Create `wanted`, or patch the fields that drifted; None when it cannot be applied now."""
-        resource = desired.resource_of(wanted)
-        metadata = wanted["metadata"]
-        name, namespace = metadata["name"], metadata.get("namespace")
-        actual = await self._api.find(resource, name, namespace)
-        if actual is None:
-            try:
-                created: JsonObject = await self._api.create(resource, wanted, namespace)
-            except AlreadyExists:  # created meanwhile (or our earlier attempt's reply was lost)
-                return await self._api.find(resource, name, namespace)
-            log.info("runtime %s: created %s %s", desired.runtime_name(runtime), wanted["kind"], name)
-            return created
-        if status.ownership(actual, runtime) == "foreign" and wanted["kind"] == "Namespace":
-            return actual  # never take over someone else's namespace
-        drifted = desired.differences(_owned_part(wanted), actual)
-        if not drifted:
-            return actual
-        if "roleRef" in drifted:  # immutable: replace the binding
-            await self._api.delete(resource, name, namespace)
-            return await self._ensure(runtime, wanted)
-        log.info(
-            "runtime %s: %s %s drifted (%s); restoring",
-            desired.runtime_name(runtime),
-            wanted["kind"],
-            name,
-            ", ".join(drifted[:5]),
+        """Create `wanted`, or patch the fields that drifted; never take over someone else's namespace."""
+
+        def may_change(actual: JsonObject) -> bool:
+            return wanted["kind"] != "Namespace" or status.ownership(actual, runtime) != "foreign"
+
+        return await ensure(
+            self._api,
+            desired.resource_of(wanted),
+            wanted,
+            owner=f"runtime {desired.runtime_name(runtime)}",
+            may_change=may_change,
         )
-        try:
-            patched: JsonObject = await self._api.patch(resource, name, _owned_part(wanted), namespace)
-        except NotFound:
-            return await self._ensure(runtime, wanted)
-        return patched
 
     # ------------------------------------------------------------------ status
 
@@ -169,11 +150,6 @@ class RuntimeReconciler:
             return  # deleted meanwhile
         ready = status.find_condition(new_status, status.READY) or {}
         log.info("runtime %s: Ready=%s (%s)", desired.runtime_name(runtime), ready.get("status"), ready.get("reason"))
-
-
-def _owned_part(wanted: Mapping[str, Any]) -> JsonObject:
-    """What the operator asserts of an object: everything but identity (labels and owners are merged in)."""
-    return {key: value for key, value in wanted.items() if key not in ("apiVersion", "kind")}
 
 
 async def reconcile_safely(reconciler: RuntimeReconciler, name: str) -> None:

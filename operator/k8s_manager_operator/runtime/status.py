@@ -23,6 +23,7 @@ from k8s_manager_api import names
 from k8s_manager_api.names import CREDENTIALS_MISSING, INVALID_SPEC, NAMESPACE_NOT_OWNED, TERMINAL_RUNTIME_REASONS
 
 from ..config import ComponentCheck, OperatorConfig
+from ..drift import differences
 from . import desired
 from .credentials import CREDENTIALS_SECRET_NAME, inline_blocks, referenced_secrets
 from .validation import CREDENTIAL_KEYS, validate_runtime
@@ -203,7 +204,7 @@ def check_namespace(
             f"{label} exists and is not owned by this Runtime: delete it or give the Runtime another name",
             terminal=True,
         )
-    drift = desired.differences(wanted, observed)
+    drift = differences(wanted, observed)
     if drift:
         return Verdict(False, "NamespaceOutOfDate", f"{label} differs from the desired one at {_listed(drift)}")
     return Verdict(True, "NamespaceActive", f"{label} is active")
@@ -337,7 +338,7 @@ def _child_problem(
         return "Terminating", f"{label} is being deleted; it is created again once it is gone"
     if ownership(observed, runtime) != "this":
         return "NotOwned", f"{label} is not owned by this Runtime yet"
-    drift = desired.differences(wanted, observed)
+    drift = differences(wanted, observed)
     if drift:
         return "OutOfDate", f"{label} differs from the desired one at {_listed(drift)}"
     return None

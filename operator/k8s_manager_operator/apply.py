@@ -1,0 +1,69 @@
+"""Applying one desired object: create it, or patch the fields the operator owns when they drifted.
+
+Shared by the Runtime and RuntimeVersion reconcilers. A JSON merge patch of the desired object sets the
+owned fields and replaces owned lists wholesale, while leaving fields others own (server defaults,
+other labels, status) alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from k8s_manager_api.errors import AlreadyExists, NotFound
+from k8s_manager_api.kube import KubeApi
+from k8s_manager_api.names import Resource
+
+from .drift import differences
+
+log = logging.getLogger(__name__)
+
+JsonObject = dict[str, Any]
+# fields that cannot change in place: the object is deleted and created again
+IMMUTABLE_FIELDS = frozenset({"roleRef", "spec.selector"})
+
+
+def owned_part(wanted: Mapping[str, Any]) -> JsonObject:
+    """What the operator asserts of an object: everything but identity (labels and owners are merged in)."""
+    return {key: value for key, value in wanted.items() if key not in ("apiVersion", "kind")}
+
+
+async def ensure(
+    api: KubeApi,
+    resource: Resource,
+    wanted: JsonObject,
+    *,
+    owner: str,
+    may_change: Callable[[JsonObject], bool] = lambda actual: True,
+) -> JsonObject | None:
+    """Create `wanted`, or restore its owned fields; returns the object as it is now.
+
+    `may_change(actual)` False leaves an existing object alone (someone else's); `owner` names the
+    resource being reconciled, for the log.
+    """
+    metadata = wanted["metadata"]
+    name, namespace = metadata["name"], metadata.get("namespace")
+    actual: JsonObject | None = await api.find(resource, name, namespace)
+    if actual is None:
+        try:
+            created: JsonObject = await api.create(resource, wanted, namespace)
+        except AlreadyExists:  # created meanwhile (or our earlier attempt's reply was lost)
+            found: JsonObject | None = await api.find(resource, name, namespace)
+            return found
+        log.info("%s: created %s %s", owner, wanted["kind"], name)
+        return created
+    if not may_change(actual):
+        return actual
+    drifted = differences(owned_part(wanted), actual)
+    if not drifted:
+        return actual
+    if IMMUTABLE_FIELDS.intersection(drifted):
+        await api.delete(resource, name, namespace)
+        return await ensure(api, resource, wanted, owner=owner, may_change=may_change)
+    log.info("%s: %s %s drifted (%s); restoring", owner, wanted["kind"], name, ", ".join(drifted[:5]))
+    try:
+        patched: JsonObject = await api.patch(resource, name, owned_part(wanted), namespace)
+    except NotFound:
+        return await ensure(api, resource, wanted, owner=owner, may_change=may_change)
+    return patched
