@@ -20,13 +20,20 @@ from .drift import differences
 log = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
-# fields that cannot change in place: the object is deleted and created again
-IMMUTABLE_FIELDS = frozenset({"roleRef", "spec.selector"})
+# Fields that cannot change in place: when they drift, the object is deleted and created again.
+IMMUTABLE_FIELDS = ("roleRef", "spec.selector")
+
+Drift = Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]
+PatchBody = Callable[[Mapping[str, Any], Mapping[str, Any]], JsonObject]
 
 
-def owned_part(wanted: Mapping[str, Any]) -> JsonObject:
+def owned_part(wanted: Mapping[str, Any], observed: Mapping[str, Any] | None = None) -> JsonObject:
     """What the operator asserts of an object: everything but identity (labels and owners are merged in)."""
     return {key: value for key, value in wanted.items() if key not in ("apiVersion", "kind")}
+
+
+def _immutable(path: str) -> bool:
+    return any(path == field or path.startswith(f"{field}.") for field in IMMUTABLE_FIELDS)
 
 
 async def ensure(
@@ -36,11 +43,14 @@ async def ensure(
     *,
     owner: str,
     may_change: Callable[[JsonObject], bool] = lambda actual: True,
+    drift: Drift = differences,
+    patch_body: PatchBody = owned_part,
 ) -> JsonObject | None:
     """Create `wanted`, or restore its owned fields; returns the object as it is now.
 
     `may_change(actual)` False leaves an existing object alone (someone else's); `owner` names the
-    resource being reconciled, for the log.
+    resource being reconciled, for the log; `drift` finds the drifted paths and `patch_body` builds the
+    merge patch that restores them (kinds with maps that must match exactly bring their own).
     """
     metadata = wanted["metadata"]
     name, namespace = metadata["name"], metadata.get("namespace")
@@ -55,15 +65,21 @@ async def ensure(
         return created
     if not may_change(actual):
         return actual
-    drifted = differences(owned_part(wanted), actual)
+    drifted = drift(owned_part(wanted), actual)
     if not drifted:
         return actual
-    if IMMUTABLE_FIELDS.intersection(drifted):
+
+    async def again() -> JsonObject | None:
+        return await ensure(
+            api, resource, wanted, owner=owner, may_change=may_change, drift=drift, patch_body=patch_body
+        )
+
+    if any(_immutable(path) for path in drifted):
         await api.delete(resource, name, namespace)
-        return await ensure(api, resource, wanted, owner=owner, may_change=may_change)
+        return await again()
     log.info("%s: %s %s drifted (%s); restoring", owner, wanted["kind"], name, ", ".join(drifted[:5]))
     try:
-        patched: JsonObject = await api.patch(resource, name, owned_part(wanted), namespace)
+        patched: JsonObject = await api.patch(resource, name, patch_body(wanted, actual), namespace)
     except NotFound:
-        return await ensure(api, resource, wanted, owner=owner, may_change=may_change)
+        return await again()
     return patched

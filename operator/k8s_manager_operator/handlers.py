@@ -4,16 +4,18 @@
 
 `k8s-manager operator` loads the same module, so both ways run the same operator with the same settings.
 
-The handlers are thin: each one names the Runtime to converge and calls the reconciler. Runtimes are
-handled on every watch event (level-based, like controller-runtime) rather than with kopf's on.create/on.update
-handlers, so kopf keeps no copy of the spec (which may hold credentials) in its annotations; a timer resyncs
-every Runtime periodically, and events of the objects the operator owns (or of the runtime components' pods)
-converge the Runtime they belong to, which corrects drift at once.
+The handlers are thin: each one names the Runtime to converge and hands it to the reconcile queue, which runs
+the reconciler for it (never twice at once, and once for a burst of events). Runtimes are handled on every
+watch event (level-based, like controller-runtime) rather than with kopf's on.create/on.update handlers, so
+kopf keeps no copy of the spec (which may hold credentials) in its annotations; a timer resyncs every Runtime
+periodically, and events of the objects the operator owns (or of the runtime components' pods) converge the
+Runtime they belong to, which corrects drift at once.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import os
 import socket
@@ -21,10 +23,13 @@ from typing import Any
 
 import kopf
 from k8s_manager_api import names
+from k8s_manager_api.errors import KubeError
 from k8s_manager_api.kube import KubeApi
 
 from .config import OperatorConfig
-from .runtime.reconcile import RuntimeReconciler, reconcile_safely
+from .runtime.reconcile import ReconcileQueue, RuntimeReconciler, reconcile_safely
+from .version import reconcile as versions
+from .version.desired import ENTRYPOINT_SERVICE, VERSION_LABEL, VersionConfig
 
 # Everything kopf writes on objects (finalizer, progress, last-handled configuration) lives under our own
 # prefix, so it never collides with another kopf-based operator watching the same resources.
@@ -67,6 +72,7 @@ def instance_name() -> str:
 
 
 CONFIG = OperatorConfig.from_env(os.environ)
+VERSION_CONFIG = VersionConfig.from_env(os.environ)
 RUNTIMES = (names.GROUP, names.VERSION, names.RUNTIMES.plural)
 # Kinds the operator creates for a Runtime, all labelled with the Runtime's name.
 OWNED_KINDS = (
@@ -79,6 +85,9 @@ OWNED_KINDS = (
     names.CLUSTER_ROLE_BINDINGS,
     names.DEPLOYMENTS,
 )
+# Runtimes reconciled at once. A reconcile is a short sequence of API calls: a few workers keep the API busy,
+# more only add requests in flight (and memory) when hundreds of Runtimes change together.
+RECONCILE_WORKERS = 16
 # kopf.PRESENT's type is private to kopf; the filter mapping is passed through as kopf documents it.
 OWNED_LABELS: Any = {names.MANAGED_BY_LABEL: names.MANAGED_BY, names.RUNTIME_LABEL: kopf.PRESENT}
 
@@ -87,11 +96,21 @@ OWNED_LABELS: Any = {names.MANAGED_BY_LABEL: names.MANAGED_BY, names.RUNTIME_LAB
 async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure_settings(settings, instance_name())
     memo.api = await KubeApi.connect()
-    memo.reconciler = RuntimeReconciler(memo.api, CONFIG)
+    reconciler = RuntimeReconciler(memo.api, CONFIG)
+    memo.runtimes = ReconcileQueue(functools.partial(reconcile_safely, reconciler), RECONCILE_WORKERS)
+    memo.runtimes.start()
+    memo.version_reconciler = versions.VersionReconciler(memo.api, VERSION_CONFIG)
+    memo.versions = ReconcileQueue(
+        functools.partial(versions.reconcile_key, memo.version_reconciler), RECONCILE_WORKERS
+    )
+    memo.versions.start()
 
 
 @kopf.on.cleanup()
 async def on_cleanup(memo: kopf.Memo, **_: Any) -> None:
+    for queue in (memo.get("runtimes"), memo.get("versions")):
+        if queue is not None:
+            await queue.stop()
     api: KubeApi | None = memo.get("api")
     if api is not None:
         await api.close()
@@ -100,16 +119,16 @@ async def on_cleanup(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(*RUNTIMES)
 async def runtime_changed(name: str, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     if event["type"] != "DELETED":
-        await reconcile_safely(memo.reconciler, name)
+        memo.runtimes.request(name)
 
 
 @kopf.timer(*RUNTIMES, interval=CONFIG.resync_interval)
 async def runtime_resync(name: str, memo: kopf.Memo, **_: Any) -> None:
-    await reconcile_safely(memo.reconciler, name)
+    memo.runtimes.request(name)
 
 
 async def owned_object_changed(labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
-    await reconcile_safely(memo.reconciler, labels[names.RUNTIME_LABEL])
+    memo.runtimes.request(labels[names.RUNTIME_LABEL])
 
 
 for _kind in OWNED_KINDS:
@@ -124,10 +143,51 @@ def is_component_pod(labels: kopf.Labels, **_: Any) -> bool:
 async def component_pod_changed(namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """A runtime component's pod changed: its namespace is named after the Runtime (if it is a runtime's)."""
     if namespace:
-        await reconcile_safely(memo.reconciler, namespace)
+        memo.runtimes.request(namespace)
 
 
 @kopf.on.probe(id="started_at")
 def started_at(**_: Any) -> str:
     """Reported by the liveness endpoint: when this operator process started."""
     return STARTED_AT.isoformat()
+
+
+# ---------------------------------------------------------------------------------------------- versions
+
+RUNTIME_VERSIONS = (names.GROUP, names.VERSION, names.RUNTIME_VERSIONS.plural)
+VERSION_OWNED_LABELS: Any = {names.MANAGED_BY_LABEL: names.MANAGED_BY, VERSION_LABEL: kopf.PRESENT}
+
+
+@kopf.on.event(*RUNTIME_VERSIONS)
+async def version_changed(name: str, namespace: str | None, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    if event["type"] != "DELETED" and namespace:
+        memo.versions.request((namespace, name))
+
+
+@kopf.timer(*RUNTIME_VERSIONS, interval=CONFIG.resync_interval)
+async def version_resync(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    if namespace:
+        memo.versions.request((namespace, name))
+
+
+async def version_object_changed(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    if namespace:
+        memo.versions.request((namespace, labels[VERSION_LABEL]))
+
+
+for _kind in (names.CONFIG_MAPS, names.DEPLOYMENTS):
+    kopf.on.event(_kind.group, _kind.version, _kind.plural, labels=VERSION_OWNED_LABELS)(version_object_changed)
+
+
+@kopf.on.event("", "v1", "services", field="metadata.name", value=ENTRYPOINT_SERVICE)
+async def entrypoint_service_changed(namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """The published version changed (or the Service drifted): every version of the namespace re-checks."""
+    if not namespace:
+        return
+    try:
+        listed, _ = await memo.api.list(names.RUNTIME_VERSIONS, namespace)
+    except KubeError as error:
+        logging.getLogger(__name__).warning("versions of %s: %s", namespace, error.safe_message)
+        return
+    for version in listed:
+        memo.versions.request((namespace, version["metadata"]["name"]))

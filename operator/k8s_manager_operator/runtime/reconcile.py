@@ -3,6 +3,9 @@
 Level-based: every call looks at the Runtime and its children as they are now and converges them, so it is
 safe to run at any time, any number of times, and after the operator was killed at any point. Everything
 Runtime-specific is computed by the pure modules next to this one; this module only does the I/O.
+
+`ReconcileQueue` stands between the watch events and the reconciler, as client-go's workqueue does: a burst of
+events about one Runtime costs one or two reconciles instead of one each (benchmarks/runtimes.py).
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ import asyncio
 import datetime
 import logging
 from collections import defaultdict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 from k8s_manager_api import names
 from k8s_manager_api.errors import Conflict, KubeError, NotFound
@@ -26,6 +29,9 @@ from .validation import validate_runtime
 log = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
+# What the reconciler found or made of each child (by kind) while applying; None: not there.
+Seen = dict[str, JsonObject | None]
+Key = TypeVar("Key", bound=Hashable)
 
 
 def _now() -> str:
@@ -46,10 +52,11 @@ class RuntimeReconciler:
             runtime = await self._api.find(names.RUNTIMES, name)
             if runtime is None or runtime["metadata"].get("deletionTimestamp"):
                 return  # deletion is the garbage collector's work: every child is owned by the Runtime
+            seen: Seen = {}
             if not validate_runtime(runtime):
                 runtime = await self._move_inline_credentials(runtime)
-                await self._apply_children(runtime)
-            await self._write_status(runtime)
+                seen = await self._apply_children(runtime)
+            await self._write_status(runtime, seen)
 
     # ------------------------------------------------------------------ credentials
 
@@ -80,15 +87,19 @@ class RuntimeReconciler:
 
     # ------------------------------------------------------------------ children
 
-    async def _apply_children(self, runtime: JsonObject) -> None:
+    async def _apply_children(self, runtime: JsonObject) -> Seen:
+        """Apply the children in creation order; what each is now, as the API answered (read, created or
+        patched), for the status to use without reading them again."""
+        seen: Seen = {}
         for wanted in desired.desired_objects(runtime, self._config):
-            actual = await self._ensure(runtime, wanted)
+            actual = seen[wanted["kind"]] = await self._ensure(runtime, wanted)
             if wanted["kind"] == "Namespace" and (
                 actual is None
                 or status.ownership(actual, runtime) != "this"
                 or actual["metadata"].get("deletionTimestamp")
             ):
-                return  # nothing can go into a namespace that is not (yet) ours
+                break  # nothing can go into a namespace that is not (yet) ours
+        return seen
 
     async def _ensure(self, runtime: JsonObject, wanted: JsonObject) -> JsonObject | None:
         """Create `wanted`, or patch the fields that drifted; never take over someone else's namespace."""
@@ -106,10 +117,14 @@ class RuntimeReconciler:
 
     # ------------------------------------------------------------------ status
 
-    async def _observe(self, runtime: JsonObject) -> tuple[status.ObservedChildren, list[JsonObject]]:
+    async def _observe(self, runtime: JsonObject, seen: Seen) -> tuple[status.ObservedChildren, list[JsonObject]]:
+        """The children (those in `seen` as they were just found or made, the others read), the referenced
+        Secrets and the namespace's pods."""
         wanted = {obj["kind"]: obj for obj in desired.desired_objects(runtime, self._config)}
 
         async def find(kind: str) -> JsonObject | None:
+            if kind in seen:
+                return seen[kind]
             obj = wanted[kind]
             found: JsonObject | None = await self._api.find(
                 desired.resource_of(obj), obj["metadata"]["name"], obj["metadata"].get("namespace")
@@ -137,8 +152,8 @@ class RuntimeReconciler:
         )
         return observed, pods
 
-    async def _write_status(self, runtime: JsonObject) -> None:
-        observed, pods = await self._observe(runtime)
+    async def _write_status(self, runtime: JsonObject, seen: Seen) -> None:
+        observed, pods = await self._observe(runtime, seen)
         new_status = status.compute_status(runtime, observed, pods, self._config, now=self._now())
         if new_status == runtime.get("status"):
             return
@@ -158,3 +173,61 @@ async def reconcile_safely(reconciler: RuntimeReconciler, name: str) -> None:
         await reconciler.reconcile(name)
     except KubeError as error:
         log.warning("runtime %s: reconcile failed, will retry: %s", name, error.safe_message)
+
+
+class ReconcileQueue(Generic[Key]):
+    """Requests to reconcile, by key, served by a few worker tasks: client-go's workqueue semantics.
+
+    A key requested while it waits is not queued twice; one requested while it is being reconciled is reconciled
+    once more afterwards (the change may have come after that reconcile read it). So one key is never reconciled
+    by two workers at once, and every request is followed by a reconcile that starts after it. Handlers only
+    `request` and return: a burst of watch events costs one or two reconciles, not one per event waiting in line.
+    """
+
+    def __init__(self, reconcile: Callable[[Key], Awaitable[None]], workers: int) -> None:
+        if workers < 1:
+            raise ValueError("a reconcile queue needs at least one worker")
+        self._reconcile = reconcile
+        self._workers = workers
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._waiting: set[Key] = set()
+        self._active: set[Key] = set()
+        self._again: set[Key] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._work(), name=f"reconcile-worker-{i}") for i in range(self._workers)]
+
+    async def stop(self) -> None:
+        """Cancel the workers (a reconcile in flight is interrupted: the next start converges)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def request(self, key: Key) -> None:
+        if key in self._active:
+            self._again.add(key)
+        elif key not in self._waiting:
+            self._waiting.add(key)
+            self._queue.put_nowait(key)
+
+    def pending(self) -> int:
+        """Keys waiting or being reconciled."""
+        return len(self._waiting | self._active)
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._waiting.discard(key)
+            self._active.add(key)
+            try:
+                await self._reconcile(key)
+            except Exception:  # a bug in one reconcile must not stop the worker serving every other key
+                log.exception("reconcile of %s failed unexpectedly", key)
+            finally:
+                self._active.discard(key)
+                if key in self._again:
+                    self._again.discard(key)
+                    self.request(key)
