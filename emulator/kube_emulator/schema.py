@@ -375,6 +375,9 @@ class _Node:
         self.rules: list[_Rule] = [
             _parse_rule(r) for r in raw.get("x-kubernetes-validations") or [] if isinstance(r, Mapping)
         ]
+        # Outcomes of rules that do not use oldSelf, by (rule, resource root, value as canonical JSON): such a rule's
+        # outcome depends on the value alone, and cel-python takes milliseconds per evaluation.
+        self.cel_outcomes: dict[tuple[str, bool, str], _CelOutcome] = {}
         self.all_of = [_Node(s) for s in raw.get("allOf") or [] if isinstance(s, Mapping)]
         self.any_of = [_Node(s) for s in raw.get("anyOf") or [] if isinstance(s, Mapping)]
         self.one_of = [_Node(s) for s in raw.get("oneOf") or [] if isinstance(s, Mapping)]
@@ -2115,8 +2118,16 @@ def _cel_rules(
     typed = node.as_resource() if resource_root else node
     field = _Path.render(path)
     type_name = node.type
-    self_value = _to_cel(value, typed)
-    old_value = _to_cel(old, typed) if old is not None else None
+    converted: list[tuple[Any, Any]] = []
+
+    def activation() -> dict[str, Any]:
+        """self (and oldSelf on updates) as CEL values, converted on first use: remembered outcomes need neither."""
+        if not converted:
+            converted.append((_to_cel(value, typed), _to_cel(old, typed) if old is not None else None))
+        self_value, old_value = converted[0]
+        return {"self": self_value, "oldSelf": old_value} if old is not None else {"self": self_value}
+
+    value_key = ""
     for rule in node.rules:
         compiled = _compile_cel(rule.rule)
         if compiled.error is not None or compiled.runner is None:
@@ -2125,13 +2136,14 @@ def _cel_rules(
         optional_old_self = rule.optional_old_self is True
         if compiled.uses_old_self and old is None and not optional_old_self:
             continue  # transition rules only run on updates that have an old value
-        activation: dict[str, Any] = {"self": self_value}
-        if old is not None:
-            activation["oldSelf"] = old_value
-        rule_activation = dict(activation)
-        if compiled.uses_old_self and optional_old_self:
-            rule_activation["oldSelf"] = _OptionalValue(old_value, old is not None)
-        outcome = _evaluate_cel(compiled.runner, rule_activation)
+        if compiled.uses_old_self:
+            rule_activation = activation()
+            if optional_old_self:
+                rule_activation["oldSelf"] = _OptionalValue(rule_activation.get("oldSelf"), old is not None)
+            outcome = _evaluate_cel(compiled.runner, rule_activation)
+        else:
+            value_key = value_key or json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+            outcome = _remembered_outcome(node, (rule.rule, resource_root, value_key), compiled.runner, activation)
         label = _rule_label(rule)
         if outcome.error is not None:
             if outcome.unsupported:
@@ -2158,12 +2170,28 @@ def _cel_rules(
             normalized = _valid_field_path(rule.field_path, node)
             if normalized:
                 error_field = normalized if path is None else f"{field}.{normalized}"
-        message = _rule_message(rule, activation)
+        message = _rule_message(rule, activation())
         error = _error_for_reason(error_field, type_name, message, rule.reason)
         if not compiled.uses_old_self and ratchet.should_ratchet():
             continue  # an unchanged value that already failed: the apiserver only warns
         errors.append(error)
     return errors
+
+
+# Outcomes remembered per schema node; past this many the node forgets them all (values rarely repeat that much).
+_CEL_OUTCOMES_REMEMBERED: Final = 4096
+
+
+def _remembered_outcome(
+    node: _Node, key: tuple[str, bool, str], runner: celpy.Runner, activation: Callable[[], Mapping[str, Any]]
+) -> _CelOutcome:
+    outcome = node.cel_outcomes.get(key)
+    if outcome is None:
+        outcome = _evaluate_cel(runner, activation())
+        if len(node.cel_outcomes) >= _CEL_OUTCOMES_REMEMBERED:
+            node.cel_outcomes.clear()
+        node.cel_outcomes[key] = outcome
+    return outcome
 
 
 def _rule_label(rule: _Rule) -> str:

@@ -17,7 +17,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from . import errors
 from .resources import JsonObject, Registry, ResourceType
@@ -72,6 +71,12 @@ class Watch:
         if self.namespace is not None and namespace != self.namespace:
             return False
         return self.labels.matches(obj.get("metadata", {}).get("labels") or {}) and self.fields.matches(obj)
+
+    def concerns(self, change: Change) -> bool:
+        """Whether `offer` would queue anything for `change`: the object is or was in the selection."""
+        return self.selects(change.namespace, change.object) or (
+            change.type == MODIFIED and self.selects(change.namespace, change.old)
+        )
 
     def offer(self, change: Change) -> None:
         """Queue `change` as this watch sees it: objects entering or leaving the selection are ADDED/DELETED."""
@@ -175,20 +180,26 @@ class Store:
         if len(self._history) == self._history.maxlen:
             self._compacted_rv = self._history[0].rv
         self._history.append(change)
+        # One copy per version the watches see, shared (they only read it), and none for watches it does not concern.
+        views: dict[str, Change] = {}
         for watch in self._watches.get(rtype.storage_key, []):
-            watch.offer(self._view(watch.rtype, change))
+            if watch.concerns(change):
+                version = watch.rtype.api_version
+                view = views.get(version) or views.setdefault(version, self._view(watch.rtype, change))
+                watch.offer(view)
         for listener in list(self._listeners):
             listener(change)
         return rv
 
     def _view(self, rtype: ResourceType, change: Change) -> Change:
+        # The old state is only read (selection) or copied (a DELETED event) by Watch.offer, which runs before
+        # anything else sees the change: a shallow view of it is enough.
+        old = None
+        if change.old is not None:
+            old = {"apiVersion": rtype.api_version, "kind": rtype.kind}
+            old.update((key, value) for key, value in change.old.items() if key not in ("apiVersion", "kind"))
         return Change(
-            change.type,
-            change.storage_key,
-            change.namespace,
-            change.rv,
-            self._present(rtype, change.object),
-            None if change.old is None else self._present(rtype, change.old),
+            change.type, change.storage_key, change.namespace, change.rv, self._present(rtype, change.object), old
         )
 
     # ------------------------------------------------------------------ reads
@@ -212,9 +223,10 @@ class Store:
     ) -> tuple[list[JsonObject], int]:
         """Matching objects sorted as etcd keys sort (namespace, then name), and the list resourceVersion."""
         selected = []
-        for (ns, _name), obj in sorted(self._bucket(rtype).items()):
-            if namespace is not None and rtype.namespaced and ns != namespace:
-                continue
+        candidates: Iterable[tuple[ObjectKey, JsonObject]] = self._bucket(rtype).items()
+        if namespace is not None and rtype.namespaced:
+            candidates = [(key, obj) for key, obj in candidates if key[0] == namespace]  # before sorting: fewer
+        for _key, obj in sorted(candidates):
             if labels is not None and not labels.matches(obj["metadata"].get("labels") or {}):
                 continue
             if fields is not None and not fields.matches(obj):
@@ -533,9 +545,12 @@ def _unknown_fields(rtype: ResourceType, paths: list[str], strict: bool) -> list
 
 
 def _same(new: JsonObject, old: JsonObject) -> bool:
-    def strip(obj: JsonObject) -> Any:
-        clean = copy.deepcopy(obj)
-        clean.get("metadata", {}).pop("managedFields", None)
-        return clean
+    """Equal but for metadata.managedFields. Compared in place: copying both would cost more than the write."""
 
-    return bool(strip(new) == strip(old))
+    def without_managed_fields(obj: JsonObject) -> JsonObject:
+        metadata = obj.get("metadata")
+        if not isinstance(metadata, dict) or "managedFields" not in metadata:
+            return obj
+        return {**obj, "metadata": {key: value for key, value in metadata.items() if key != "managedFields"}}
+
+    return bool(without_managed_fields(new) == without_managed_fields(old))

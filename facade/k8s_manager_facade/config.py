@@ -32,6 +32,10 @@ class FacadeConfig:
     host: str = "0.0.0.0"
     port: int = 50051
     prometheus_url: str = "http://localhost:9090"
+    # Each Prometheus query (connecting, then waiting for the answer); Prometheus is told the same limit.
+    prometheus_timeout: float = 10.0
+    # WatchVersion sends a message this often (the original's refreshInterval).
+    metrics_refresh_interval: float = 5.0
     base_domain_name: str = "local"
     development_mode: bool = False
     shared_storage_class: str = "standard"
@@ -137,6 +141,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "KRE_HOST", "--host", parse_host, "address to listen on"),
     Setting("port", "KRE_PORT", "--port", parse_port, "gRPC port (0 picks a free one)"),
     Setting("prometheus_url", "KRE_PROMETHEUS_URL", "--prometheus-url", parse_http_url, "Prometheus base URL"),
+    Setting(
+        "prometheus_timeout",
+        "KRE_PROMETHEUS_TIMEOUT",
+        "--prometheus-timeout",
+        parse_positive_seconds,
+        "seconds a Prometheus query may take before the metrics call answers UNAVAILABLE",
+    ),
+    Setting(
+        "metrics_refresh_interval",
+        "KRE_METRICS_REFRESH_INTERVAL",
+        "--metrics-refresh-interval",
+        parse_positive_seconds,
+        "seconds between two messages of a WatchVersion stream",
+    ),
     Setting(
         "base_domain_name",
         "KRE_BASE_DOMAIN_NAME",

@@ -1,8 +1,8 @@
 """The facade's gRPC server (grpc.aio).
 
-It serves the original's three services (`runtime.RuntimeService`; `version.VersionService` and
-`resourcemetrics.ResourceMetricsService` answer UNIMPLEMENTED until a later release), `grpc.health.v1` and
-server reflection.
+It serves the original's three services (`runtime.RuntimeService`, `version.VersionService`,
+`resourcemetrics.ResourceMetricsService`), `grpc.health.v1` and server reflection.
+Nothing is asked of Prometheus at start: while it is down, the metrics calls answer UNAVAILABLE.
 
 Health: the Health and reflection services are SERVING as soon as the port is bound. The start-up check lists
 Runtimes, again and again (its failures logged) until it works. The server as a whole (service "") turns
@@ -10,8 +10,9 @@ SERVING once the Kubernetes API has answered it (reachable, credentials and RBAC
 counts as an answer); the three k8s-manager services once the list has worked, i.e. the Runtime CRD is
 installed too. A kubeconfig that cannot be loaded is a start-up error instead.
 
-SIGTERM or SIGINT starts a graceful shutdown: health turns NOT_SERVING, waiting RuntimeStatus calls end with
-UNAVAILABLE, new calls are refused and in-flight calls get the configured grace period before they are cancelled.
+SIGTERM or SIGINT starts a graceful shutdown: health turns NOT_SERVING, waiting RuntimeStatus calls and
+WatchVersion streams end with UNAVAILABLE, new calls are refused and in-flight calls get the configured grace
+period before they are cancelled.
 """
 
 from __future__ import annotations
@@ -39,8 +40,12 @@ from .generated import (
     version_pb2,
     version_pb2_grpc,
 )
+from .metrics.prometheus import PrometheusClient
+from .metrics.service import ResourceMetricsServicer, metrics_hub
+from .metrics.watch import MetricsHub
 from .runtime_service import RuntimeServicer
-from .status_hub import RuntimeStatusHub
+from .status_hub import RuntimeStatusHub, VersionStatusHub
+from .version_service import VersionServicer
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +82,9 @@ class FacadeServer:
         self.port: int | None = None
         self.kube = kube
         self.hub: RuntimeStatusHub | None = None
+        self.version_hub: VersionStatusHub | None = None
+        self.prometheus: PrometheusClient | None = None
+        self.metrics_hub: MetricsHub | None = None
         self.cluster_reached = asyncio.Event()
         self._owns_kube = kube is None
         self._server: Any = None
@@ -86,12 +94,18 @@ class FacadeServer:
         """Connect, bind, start serving and check the cluster in the background; returns the bound port."""
         kube = self.kube or await self._connect()
         self.kube, self.hub = kube, RuntimeStatusHub(kube)
+        self.version_hub = VersionStatusHub(kube)
+        prometheus = self.prometheus = PrometheusClient(self.config.prometheus_url, self.config.prometheus_timeout)
+        self.metrics_hub = metrics_hub(prometheus, self.config.metrics_refresh_interval)
         server = grpc.aio.server(options=SERVER_OPTIONS)
         # The generated registration functions are untyped: named here with their signature.
         registrations: tuple[tuple[Callable[[Any, Any], None], Any], ...] = (
             (runtime_pb2_grpc.add_RuntimeServiceServicer_to_server, RuntimeServicer(kube, self.hub, self.config)),
-            (version_pb2_grpc.add_VersionServiceServicer_to_server, VersionServicer()),
-            (resourcemetrics_pb2_grpc.add_ResourceMetricsServiceServicer_to_server, ResourceMetricsServicer()),
+            (version_pb2_grpc.add_VersionServiceServicer_to_server, VersionServicer(kube, self.version_hub)),
+            (
+                resourcemetrics_pb2_grpc.add_ResourceMetricsServiceServicer_to_server,
+                ResourceMetricsServicer(prometheus, self.metrics_hub),
+            ),
         )
         for register, servicer in registrations:
             register(servicer, server)
@@ -100,10 +114,10 @@ class FacadeServer:
         try:
             port = int(server.add_insecure_port(self.config.address))
         except RuntimeError as error:
-            await self._close_kube()
+            await self._close_clients()
             raise StartupError(f"cannot listen on {self.config.address}: {error}") from None
         if port == 0:  # older grpcio reports a failed bind this way instead of raising
-            await self._close_kube()
+            await self._close_clients()
             raise StartupError(f"cannot listen on {self.config.address}")
         await server.start()
         self._server, self.port = server, port
@@ -128,8 +142,12 @@ class FacadeServer:
                 await self._cluster_check
         if self.hub is not None:
             await self.hub.stop()
+        if self.version_hub is not None:
+            await self.version_hub.stop()
+        if self.metrics_hub is not None:
+            await self.metrics_hub.stop()
         await server.stop(grace)
-        await self._close_kube()
+        await self._close_clients()
         log.info("gRPC facade stopped")
 
     async def _connect(self) -> KubeApi:
@@ -140,7 +158,9 @@ class FacadeServer:
             # The loader's errors say what is wrong with the file (missing, no context); they hold no secret.
             raise StartupError(f"cannot load the Kubernetes configuration ({source}): {error}") from None
 
-    async def _close_kube(self) -> None:
+    async def _close_clients(self) -> None:
+        if self.prometheus is not None:
+            self.prometheus.close()
         if self._owns_kube and self.kube is not None:
             kube, self.kube = self.kube, None
             await kube.close()
@@ -179,31 +199,6 @@ async def not_yet(context: Any, method: str) -> NoReturn:
         f"{method} is not implemented in this release of k8s-manager; it comes in a later release",
     )
     raise AssertionError("context.abort returned")  # it raises; this keeps the type checker honest
-
-
-class VersionServicer(version_pb2_grpc.VersionServiceServicer):
-    async def Start(self, request: version_pb2.Request, context: Any) -> NoReturn:  # noqa: N802
-        await not_yet(context, "/version.VersionService/Start")
-
-    async def Stop(self, request: version_pb2.Request, context: Any) -> NoReturn:  # noqa: N802
-        await not_yet(context, "/version.VersionService/Stop")
-
-    async def Publish(self, request: version_pb2.Request, context: Any) -> NoReturn:  # noqa: N802
-        await not_yet(context, "/version.VersionService/Publish")
-
-    async def Unpublish(self, request: version_pb2.Request, context: Any) -> NoReturn:  # noqa: N802
-        await not_yet(context, "/version.VersionService/Unpublish")
-
-    async def UpdateConfig(self, request: version_pb2.Request, context: Any) -> NoReturn:  # noqa: N802
-        await not_yet(context, "/version.VersionService/UpdateConfig")
-
-
-class ResourceMetricsServicer(resourcemetrics_pb2_grpc.ResourceMetricsServiceServicer):
-    async def GetVersion(self, request: resourcemetrics_pb2.VersionRequest, context: Any) -> NoReturn:  # noqa: N802
-        await not_yet(context, "/resourcemetrics.ResourceMetricsService/GetVersion")
-
-    async def WatchVersion(self, request: resourcemetrics_pb2.VersionRequest, context: Any) -> NoReturn:  # noqa: N802
-        await not_yet(context, "/resourcemetrics.ResourceMetricsService/WatchVersion")
 
 
 # ------------------------------------------------------------------------------------------ process

@@ -1,10 +1,11 @@
-"""One shared watch on Runtimes for every waiting RuntimeStatus call, and what a Runtime's status says.
+"""Shared watches for every waiting call, and what a Runtime's status says.
 
-`RuntimeStatusHub` observes Runtimes (list, then watch, resumed and relisted by the API adapter) in one task per
-facade process, started by the first subscriber and stopped with the server. It keeps the latest object of each
-Runtime, so a subscriber gets the current object at once (when the hub knows it) and then every change for its
-name. Subscribers only ever need the newest state, so changes that arrive faster than a subscriber reads them
-are coalesced into the latest one.
+`StatusHub` observes one kind of resource (list, then watch, resumed and relisted by the API adapter) in one task
+per facade process, started by the first subscriber and stopped with the server: `RuntimeStatusHub` for the
+RuntimeStatus calls, `VersionStatusHub` (RuntimeVersions in every namespace) for the VersionService calls. It
+keeps the latest object of each one, so a subscriber gets the current object at once (when the hub knows it)
+and then every change for its namespace and name. Subscribers only ever need the newest state, so changes that
+arrive faster than a subscriber reads them are coalesced into the latest one.
 
 `assess` is pure: Ready, terminally failed (a reason in TERMINAL_RUNTIME_REASONS), or still waiting, and why.
 """
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from k8s_manager_api.kube import DELETED, KubeApi, WatchEvent
-from k8s_manager_api.names import RUNTIMES, TERMINAL_RUNTIME_REASONS
+from k8s_manager_api.names import RUNTIME_VERSIONS, RUNTIMES, TERMINAL_RUNTIME_REASONS, Resource
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,15 @@ class HubStoppedError(Exception):
     """The hub stopped (the facade is shutting down): no more changes will come."""
 
 
-class Subscription:
-    """The changes of one Runtime, for one waiter; `current` is the hub's object when it subscribed, if any."""
+# (namespace, name) of an object; the namespace is "" for a cluster-scoped kind.
+ObjectKey = tuple[str, str]
 
-    def __init__(self, name: str, current: dict[str, Any] | None) -> None:
-        self.name = name
+
+class Subscription:
+    """The changes of one object, for one waiter; `current` is the hub's object when it subscribed, if any."""
+
+    def __init__(self, description: str, current: dict[str, Any] | None) -> None:
+        self.description = description  # `Runtime 'kre-demo'`, for messages
         self.current = current
         self._latest: WatchEvent | None = None
         self._closed = False
@@ -109,18 +114,23 @@ class Subscription:
         await self._arrived.wait()
         self._arrived.clear()
         if self._closed:
-            raise HubStoppedError(f"no more changes of Runtime {self.name!r}: the facade is shutting down")
+            raise HubStoppedError(f"no more changes of {self.description}: the facade is shutting down")
         assert self._latest is not None
         event, self._latest = self._latest, None
         return event
 
 
-class RuntimeStatusHub:
-    def __init__(self, kube: KubeApi, restart_delay: float = RESTART_DELAY) -> None:
+class StatusHub:
+    """One shared watch on `resource` (in every namespace, for a namespaced kind), named `kind` in messages."""
+
+    def __init__(self, kube: KubeApi, resource: Resource, kind: str, restart_delay: float | None = None) -> None:
+        """`restart_delay`: after an unexpected failure of the watch task; default RESTART_DELAY."""
         self._kube = kube
+        self._resource = resource
+        self._kind = kind
         self._restart_delay = restart_delay
-        self._runtimes: dict[str, dict[str, Any]] = {}
-        self._subscriptions: dict[str, set[Subscription]] = {}
+        self._objects: dict[ObjectKey, dict[str, Any]] = {}
+        self._subscriptions: dict[ObjectKey, set[Subscription]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
 
@@ -129,20 +139,22 @@ class RuntimeStatusHub:
         return self._task is not None and not self._task.done()
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, name: str) -> AsyncIterator[Subscription]:
-        """Changes of Runtime `name` for as long as the context lasts; starts the shared watch if need be."""
+    async def subscribe(self, name: str, namespace: str = "") -> AsyncIterator[Subscription]:
+        """Changes of object `name` (in `namespace`) for as long as the context lasts; starts the watch if need be."""
         if self._stopped:
             raise HubStoppedError("the facade is shutting down")
         self._start()
-        subscription = Subscription(name, self._runtimes.get(name))
-        self._subscriptions.setdefault(name, set()).add(subscription)
+        key = (namespace, name)
+        where = f" in namespace {namespace!r}" if namespace else ""
+        subscription = Subscription(f"{self._kind} {name!r}{where}", self._objects.get(key))
+        self._subscriptions.setdefault(key, set()).add(subscription)
         try:
             yield subscription
         finally:
-            subscribers = self._subscriptions.get(name, set())
+            subscribers = self._subscriptions.get(key, set())
             subscribers.discard(subscription)
             if not subscribers:
-                self._subscriptions.pop(name, None)
+                self._subscriptions.pop(key, None)
 
     async def stop(self) -> None:
         """Stop watching; every subscriber's next() raises HubStoppedError."""
@@ -158,28 +170,45 @@ class RuntimeStatusHub:
 
     def _start(self) -> None:
         if not self.watching:
-            self._task = asyncio.create_task(self._run(), name="runtime-status-hub")
+            self._task = asyncio.create_task(self._run(), name=f"{self._resource.plural}-status-hub")
 
     async def _run(self) -> None:
-        """Observe Runtimes until stopped; the adapter retries API failures, anything else restarts the watch."""
+        """Observe the objects until stopped; the adapter retries API failures, anything else restarts the watch."""
+        # Read when the task starts (not when the hub is made), so that tests can shorten it.
+        delay = RESTART_DELAY if self._restart_delay is None else self._restart_delay
         while True:
             # A fresh observation lists everything again: forget what the last one knew.
-            self._runtimes.clear()
+            self._objects.clear()
             try:
-                async with contextlib.aclosing(self._kube.observe(RUNTIMES)) as events:
+                async with contextlib.aclosing(self._kube.observe(self._resource)) as events:
                     async for event in events:
                         self._dispatch(event)
             except Exception:
-                log.exception("the watch on Runtimes failed; starting it again in %.1f s", self._restart_delay)
-            await asyncio.sleep(self._restart_delay)
+                log.exception("the watch on %s failed; starting it again in %.1f s", self._resource.plural, delay)
+            await asyncio.sleep(delay)
 
     def _dispatch(self, event: WatchEvent) -> None:
-        name = str((event.object.get("metadata") or {}).get("name") or "")
-        if not name:
+        metadata = event.object.get("metadata") or {}
+        key = (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
+        if not key[1]:
             return
         if event.type == DELETED:
-            self._runtimes.pop(name, None)
+            self._objects.pop(key, None)
         else:
-            self._runtimes[name] = event.object
-        for subscription in self._subscriptions.get(name, ()):
+            self._objects[key] = event.object
+        for subscription in self._subscriptions.get(key, ()):
             subscription.deliver(event)
+
+
+class RuntimeStatusHub(StatusHub):
+    """Runtimes (cluster-scoped), for RuntimeStatus."""
+
+    def __init__(self, kube: KubeApi, restart_delay: float | None = None) -> None:
+        super().__init__(kube, RUNTIMES, "Runtime", restart_delay)
+
+
+class VersionStatusHub(StatusHub):
+    """RuntimeVersions in every namespace, for the VersionService calls."""
+
+    def __init__(self, kube: KubeApi, restart_delay: float | None = None) -> None:
+        super().__init__(kube, RUNTIME_VERSIONS, "RuntimeVersion", restart_delay)

@@ -118,13 +118,17 @@ async def on_cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(*RUNTIMES)
 async def runtime_changed(name: str, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    if event["type"] != "DELETED":
+    if event["type"] == "DELETED":
+        memo.runtimes.forget(name)
+    else:
         memo.runtimes.request(name)
 
 
 @kopf.timer(*RUNTIMES, interval=CONFIG.resync_interval)
 async def runtime_resync(name: str, memo: kopf.Memo, **_: Any) -> None:
-    memo.runtimes.request(name)
+    # Skipped for a Runtime events had reconciled within half an interval: each is still looked at at least
+    # every 1.5 intervals, and a busy operator does not add a resync per Runtime to its work.
+    memo.runtimes.request(name, unless_started_within=CONFIG.resync_interval / 2)
 
 
 async def owned_object_changed(labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:

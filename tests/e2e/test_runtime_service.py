@@ -24,11 +24,9 @@ from k8s_manager_api.kube import KubeApi
 from k8s_manager_api.names import RUNTIMES, TERMINAL_RUNTIME_REASONS
 from k8s_manager_facade.config import FacadeConfig
 from k8s_manager_facade.generated import (
-    resourcemetrics_pb2,
     resourcemetrics_pb2_grpc,
     runtime_pb2,
     runtime_pb2_grpc,
-    version_pb2,
     version_pb2_grpc,
 )
 from k8s_manager_facade.server import FacadeServer
@@ -539,34 +537,6 @@ async def test_shutdown_ends_waiting_calls_with_unavailable(kube, kubeconfig):
 
 
 # ------------------------------------------------------------------------------- the rest of the server
-
-
-async def test_the_other_services_answer_unimplemented(channel):
-    versions = VersionStub(channel)
-    metrics = ResourceMetricsStub(channel)
-    version_request = version_pb2.Request(version=version_pb2.Version(name="v1", namespace="kre-demo"))
-    metrics_request = resourcemetrics_pb2.VersionRequest(versionName="v1", namespace="kre-demo")
-    calls = {
-        "/version.VersionService/Start": versions.Start(version_request, timeout=5),
-        "/version.VersionService/Stop": versions.Stop(version_request, timeout=5),
-        "/version.VersionService/Publish": versions.Publish(version_request, timeout=5),
-        "/version.VersionService/Unpublish": versions.Unpublish(version_request, timeout=5),
-        "/version.VersionService/UpdateConfig": versions.UpdateConfig(version_request, timeout=5),
-        "/resourcemetrics.ResourceMetricsService/GetVersion": metrics.GetVersion(metrics_request, timeout=5),
-    }
-
-    for method, call in calls.items():
-        error = await rpc_error(call)
-        assert error.code() == grpc.StatusCode.UNIMPLEMENTED, method
-        assert error.details() == (
-            f"{method} is not implemented in this release of k8s-manager; it comes in a later release"
-        )
-    stream = metrics.WatchVersion(metrics_request, timeout=5)
-    with pytest.raises(grpc.aio.AioRpcError) as watch:
-        async for _ in stream:
-            pass
-    assert watch.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "WatchVersion is not implemented" in watch.value.details()
 
 
 async def test_reflection_lists_the_three_services_and_health(channel):

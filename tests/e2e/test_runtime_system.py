@@ -9,12 +9,13 @@ from typing import Any
 
 import grpc
 import pytest
-from k8s_manager_facade.generated import runtime_pb2, runtime_pb2_grpc
+from k8s_manager_facade.generated import runtime_pb2, runtime_pb2_grpc, version_pb2, version_pb2_grpc
 from kube_emulator.threaded import ThreadedEmulator
 
 from .system import System, eventually, expected_objects, owned_objects, random_credential, running_system, unique_name
 
 RuntimeStub: Any = runtime_pb2_grpc.RuntimeServiceStub  # the generated stubs are untyped
+VersionStub: Any = version_pb2_grpc.VersionServiceStub
 
 
 @pytest.fixture
@@ -82,3 +83,82 @@ def test_runtime_status_of_an_unknown_runtime_is_not_found(system: System) -> No
             runtime_pb2.Request(runtime=runtime_pb2.Runtime(namespace="kre-nobody")), timeout=10
         )
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def greeter_version(name: str, namespace: str) -> version_pb2.Request:
+    """The original's greeter example as the Admin API sends it to Start."""
+    workflows = [
+        version_pb2.Version.Workflow(
+            id=f"wf-{workflow}",
+            name=workflow,
+            entrypoint=method,
+            nodes=[
+                version_pb2.Version.Workflow.Node(
+                    id=node_id,
+                    name="greeter",
+                    image="konstellation/kre-runtime-runner:0.9.0",
+                    src="src/greeter/greeter.py",
+                )
+            ],
+        )
+        for workflow, method, node_id in (("greeting", "Greet", "qmzhfkxzbn"), ("saluting", "Salute", "tbwfojcjyx"))
+    ]
+    version = version_pb2.Version(
+        id="5ee3a1f2c4b1a9d3e8f70a61",
+        name=name,
+        namespace=namespace,
+        entrypoint=version_pb2.Version.Entrypoint(
+            proto_file="public_input.proto",
+            image="konstellation/kre-entrypoint:0.9.0",
+            src="src/entrypoint/entrypoint.py",
+        ),
+        config=[version_pb2.Version.Config(key="GREETING_PREFIX", value="Hello")],
+        workflows=workflows,
+    )
+    return version_pb2.Request(version=version)
+
+
+def test_the_admin_api_drives_versions_through_their_lifecycle(system: System, emulator: ThreadedEmulator) -> None:
+    request, _ = admin_api_create("Greeter")
+    namespace = "kre-greeter"
+    with grpc.insecure_channel(system.grpc_address) as channel:
+        runtimes, versions = RuntimeStub(channel), VersionStub(channel)
+        runtimes.Create(request, timeout=20)
+        assert runtimes.RuntimeStatus(runtime_pb2.Request(runtime=request.runtime), timeout=120).Status == "STARTED"
+
+        # Kill the operator while the first version starts: Start converges once it is back.
+        started = greeter_version("greeter-v1", namespace)
+        system.kill_operator()
+        with pytest.raises(grpc.RpcError) as too_early:
+            versions.Start(started, timeout=3)
+        assert too_early.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        system.start_operator()
+        assert versions.Start(started, timeout=60).message == "Version 'greeter-v1' started"
+        assert versions.Start(started, timeout=60).message == "Version 'greeter-v1' started"  # repeated: safe
+
+        names = {
+            item["metadata"]["name"]
+            for item in system.get("deployments", "-n", namespace, "-l", "version-name=greeter-v1")["items"]
+        }
+        assert names == {"greeter-v1-greeter-qmzhfkxzbn", "greeter-v1-greeter-tbwfojcjyx", "greeter-v1-entrypoint"}
+
+        published = versions.Publish(started, timeout=60)
+        assert published.message == f"Version  'greeter-v1' published correctly. in namespace '{namespace}'"
+        versions.Start(greeter_version("greeter-v2", namespace), timeout=60)
+        versions.Publish(greeter_version("greeter-v2", namespace), timeout=60)
+        selector = system.get("service", "active-entrypoint", "-n", namespace)["spec"]["selector"]
+        assert selector["version-name"] == "greeter-v2"
+
+        update = greeter_version("greeter-v1", namespace)
+        del update.version.config[:]
+        update.version.config.append(version_pb2.Version.Config(key="GREETING_PREFIX", value="Hi"))
+        assert versions.UpdateConfig(update, timeout=60).message == "Version 'greeter-v1' config updated"
+        assert system.get("configmap", "greeter-v1-global", "-n", namespace)["data"] == {"GREETING_PREFIX": "Hi"}
+
+        assert versions.Stop(started, timeout=60).message == "Version 'greeter-v1' stopped"
+        left = system.get("deployments,configmaps", "-n", namespace, "-l", "version-name=greeter-v1")["items"]
+        assert left == []
+        assert versions.Unpublish(greeter_version("greeter-v2", namespace), timeout=60).message == (
+            "Version 'greeter-v2' unpublished"
+        )
+        assert system.get("service", "active-entrypoint", "-n", namespace) is None

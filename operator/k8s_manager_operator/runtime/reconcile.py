@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
@@ -182,6 +183,10 @@ class ReconcileQueue(Generic[Key]):
     once more afterwards (the change may have come after that reconcile read it). So one key is never reconciled
     by two workers at once, and every request is followed by a reconcile that starts after it. Handlers only
     `request` and return: a burst of watch events costs one or two reconciles, not one per event waiting in line.
+
+    A periodic resync asks with `unless_started_within`: a key that events have had reconciled that recently (or
+    that is queued or being reconciled) is not reconciled again for it. Hundreds of keys changing together then
+    do not also pay for hundreds of resyncs.
     """
 
     def __init__(self, reconcile: Callable[[Key], Awaitable[None]], workers: int) -> None:
@@ -193,6 +198,7 @@ class ReconcileQueue(Generic[Key]):
         self._waiting: set[Key] = set()
         self._active: set[Key] = set()
         self._again: set[Key] = set()
+        self._started: dict[Key, float] = {}  # loop time at which the latest reconcile of each key started
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -206,12 +212,22 @@ class ReconcileQueue(Generic[Key]):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    def request(self, key: Key) -> None:
+    def request(self, key: Key, *, unless_started_within: float = 0.0) -> None:
+        if unless_started_within > 0 and (
+            key in self._waiting
+            or key in self._active
+            or asyncio.get_running_loop().time() - self._started.get(key, -math.inf) < unless_started_within
+        ):
+            return
         if key in self._active:
             self._again.add(key)
         elif key not in self._waiting:
             self._waiting.add(key)
             self._queue.put_nowait(key)
+
+    def forget(self, key: Key) -> None:
+        """Drop what is remembered of a key that is gone (a request for it later starts afresh)."""
+        self._started.pop(key, None)
 
     def pending(self) -> int:
         """Keys waiting or being reconciled."""
@@ -222,6 +238,7 @@ class ReconcileQueue(Generic[Key]):
             key = await self._queue.get()
             self._waiting.discard(key)
             self._active.add(key)
+            self._started[key] = asyncio.get_running_loop().time()
             try:
                 await self._reconcile(key)
             except Exception:  # a bug in one reconcile must not stop the worker serving every other key
