@@ -18,6 +18,7 @@ import concurrent.futures
 import json
 import logging
 import urllib.parse
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -125,10 +126,20 @@ class PrometheusClient:
         self._session.close()
 
     def _post(self, form: dict[str, str]) -> tuple[int, str]:
-        """One call, in a pool thread; connection failures and timeouts become PrometheusUnavailableError."""
+        """One call, in a pool thread; connection failures and timeouts become PrometheusUnavailableError.
+
+        A pooled connection that Prometheus closed (it restarted, or dropped an idle connection) just as the
+        request went out fails without an answer: that request is sent once more, on a new connection. A query
+        has no side effect, so asking twice is safe; nothing else is retried.
+        """
         try:
-            response = self._session.post(self.base_url + QUERY_RANGE_PATH, data=form, timeout=self.timeout)
-            return response.status_code, response.text
+            try:
+                return self._post_once(form)
+            except requests.ConnectionError as error:
+                if not closed_by_peer(error):
+                    raise
+                log.info("Prometheus closed a pooled connection; asking again on a new one")
+                return self._post_once(form)
         except requests.Timeout:
             raise PrometheusUnavailableError(f"{self.where} did not answer within {self.timeout:g} s") from None
         except requests.ConnectionError as error:
@@ -136,15 +147,33 @@ class PrometheusClient:
         except requests.RequestException as error:
             raise PrometheusUnavailableError(f"{self.where} could not be asked: {type(error).__name__}") from None
 
+    def _post_once(self, form: dict[str, str]) -> tuple[int, str]:
+        response = self._session.post(self.base_url + QUERY_RANGE_PATH, data=form, timeout=self.timeout)
+        return response.status_code, response.text
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and what it wraps, outermost first: requests wraps urllib3's MaxRetryError, which wraps a
+    NewConnectionError or a ProtocolError, which wraps the OSError."""
+    reason: BaseException | None = error
+    for _ in range(10):
+        if reason is None:
+            return
+        yield reason
+        inner = [reason.__cause__, reason.__context__, getattr(reason, "reason", None), *reason.args[:1]]
+        reason = next((candidate for candidate in inner if isinstance(candidate, BaseException)), None)
+
+
+def closed_by_peer(error: requests.ConnectionError) -> bool:
+    """The connection was closed or reset by Prometheus' side after it was made (not refused, not unresolvable)."""
+    return any(isinstance(reason, ConnectionResetError | BrokenPipeError) for reason in causes(error))
+
 
 def connection_failure(error: BaseException) -> str:
     """The innermost reason of a failed connection ("Connection refused"), without the URL the outer ones quote."""
-    reason: BaseException | None = error
-    for _ in range(10):  # requests wraps urllib3's MaxRetryError, which wraps NewConnectionError, and so on
-        if reason is None:
-            break
+    chain = list(causes(error))
+    for reason in chain:
         if isinstance(reason, OSError) and reason.strerror:
             return reason.strerror
-        inner = [reason.__cause__, reason.__context__, getattr(reason, "reason", None), *reason.args[:1]]
-        reason = next((candidate for candidate in inner if isinstance(candidate, BaseException)), None)
-    return type(error).__name__
+    innermost = chain[-1]  # e.g. RemoteDisconnected("Remote end closed connection without response")
+    return str(innermost)[:MAX_REASON_LENGTH] if innermost is not error and str(innermost) else type(error).__name__
