@@ -72,6 +72,11 @@ def exact_range(scenario: Scenario, **fields: Any) -> Any:
     return version_request(**{**defaults, **fields})
 
 
+def grid_points(start: int, end: int, step: int) -> int:
+    """How many multiples of `step` (seconds since the epoch: the service's grid) lie in [start, end]."""
+    return end // step - (start - 1) // step
+
+
 # ------------------------------------------------------------------------------------------- the answers
 
 
@@ -274,7 +279,7 @@ async def test_prometheus_stopped_after_start_gives_unavailable(fresh_prometheus
         server.stop()
         error = await rpc_error(facade.stub.GetVersion(request, timeout=10))
 
-    assert len(answered.versionResourceMetrics) == 60
+    assert len(answered.versionResourceMetrics) == grid_points(scenario.exact_cpu_from, scenario.end, request.step)
     assert error.code() == grpc.StatusCode.UNAVAILABLE
     assert "is unreachable (Connection refused)" in error.details()
 
