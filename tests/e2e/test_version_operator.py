@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kube_emulator
 import pytest
 import yaml
 from kube_emulator.threaded import ThreadedEmulator
@@ -135,3 +136,37 @@ def test_a_version_is_started_published_moved_reconfigured_and_stopped(system: S
     assert version_objects(system, "greeter-v1") == set()
     assert version_objects(system, "greeter-v2") == expected_objects("greeter-v2")
     assert system.get("runtimeversion", "greeter-v1", "-n", NAMESPACE) is not None
+
+
+def replica_sets_by_deployment(system: System) -> dict[str, int]:
+    """How many ReplicaSets each Deployment of the namespace controls."""
+    counts: dict[str, int] = {}
+    for replica_set in system.get("replicasets", "-n", NAMESPACE)["items"]:
+        for owner in replica_set["metadata"].get("ownerReferences") or []:
+            if owner["kind"] == "Deployment" and owner.get("controller"):
+                counts[owner["name"]] = counts.get(owner["name"], 0) + 1
+    return counts
+
+
+def test_a_version_started_through_api_faults_converges_without_duplicates(
+    system: System, emulator: ThreadedEmulator
+) -> None:
+    # Injected after the runtime is Ready, so only the version's writes meet them.
+    faults = emulator.emulator.faults
+    failing_config_maps = faults.add(kube_emulator.Fault(method="POST", path=r"/configmaps$", status=500, times=3))
+    throttled_deployments = faults.add(
+        kube_emulator.Fault(method="POST", path=r"/deployments$", status=429, retry_after=1, times=2)
+    )
+    try:
+        system.kubectl("apply", "-f", "-", stdin=version_manifest("greeter-v1"))
+        eventually(lambda: condition(system, "greeter-v1", "Ready") == ("True", "Started"), "greeter-v1 Ready", 120)
+    finally:
+        faults.remove(failing_config_maps.id)
+        faults.remove(throttled_deployments.id)
+
+    assert failing_config_maps.hits == 3
+    assert throttled_deployments.hits == 2
+    assert version_objects(system, "greeter-v1") == expected_objects("greeter-v1")
+    deployments = sorted(name for kind, name in expected_objects("greeter-v1") if kind == "Deployment")
+    replica_sets = replica_sets_by_deployment(system)
+    assert {name: replica_sets.get(name, 0) for name in deployments} == dict.fromkeys(deployments, 1)
