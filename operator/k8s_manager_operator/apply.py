@@ -45,16 +45,19 @@ async def ensure(
     may_change: Callable[[JsonObject], bool] = lambda actual: True,
     drift: Drift = differences,
     patch_body: PatchBody = owned_part,
+    observed: JsonObject | None = None,
+    observed_known: bool = False,
 ) -> JsonObject | None:
     """Create `wanted`, or restore its owned fields; returns the object as it is now.
 
     `may_change(actual)` False leaves an existing object alone (someone else's); `owner` names the
     resource being reconciled, for the log; `drift` finds the drifted paths and `patch_body` builds the
-    merge patch that restores them (kinds with maps that must match exactly bring their own).
+    merge patch that restores them (kinds with maps that must match exactly bring their own). With
+    `observed_known`, `observed` is the object as a recent list showed it (None: absent), which saves a read.
     """
     metadata = wanted["metadata"]
     name, namespace = metadata["name"], metadata.get("namespace")
-    actual: JsonObject | None = await api.find(resource, name, namespace)
+    actual: JsonObject | None = observed if observed_known else await api.find(resource, name, namespace)
     if actual is None:
         try:
             created: JsonObject = await api.create(resource, wanted, namespace)

@@ -61,8 +61,18 @@ class VersionReconciler:
 
     # ------------------------------------------------------------------ objects
 
+    async def _labelled(self, version: JsonObject) -> dict[tuple[str, str], JsonObject]:
+        """The version's ConfigMaps and Deployments by (kind, name): two lists instead of a read per object."""
+        namespace, name = version["metadata"]["namespace"], version["metadata"]["name"]
+        found: dict[tuple[str, str], JsonObject] = {}
+        for kind in ("ConfigMap", "Deployment"):
+            items, _ = await self._api.list(RESOURCES[kind], namespace, labels=f"{desired.VERSION_LABEL}={name}")
+            found.update(((kind, item["metadata"]["name"]), item) for item in items)
+        return found
+
     async def _apply(self, version: JsonObject) -> None:
         """Started: every object, ConfigMaps before the Deployments that read them."""
+        existing = await self._labelled(version)
         for wanted in desired.desired_objects(version, self._config):
             await ensure(
                 self._api,
@@ -72,6 +82,8 @@ class VersionReconciler:
                 may_change=lambda actual: status.ownership(actual, version) != "foreign",
                 drift=desired.differences,
                 patch_body=desired.merge_patch,
+                observed=existing.get((wanted["kind"], wanted["metadata"]["name"])),
+                observed_known=True,
             )
 
     async def _remove(self, version: JsonObject) -> None:
@@ -123,8 +135,9 @@ class VersionReconciler:
         namespace = version["metadata"]["namespace"]
         deployments: dict[str, Any] = {}
         remaining: list[str] = []
+        existing = await self._labelled(version) if valid else {}
         for kind, object_name in desired.version_object_names(version) if valid else []:
-            found = await self._api.find(RESOURCES[kind], object_name, namespace)
+            found = existing.get((kind, object_name))
             if kind == "Deployment":
                 deployments[object_name] = found
             elif found is not None and status.ownership(found, version) == "this":
