@@ -27,7 +27,8 @@ from k8s_manager_api.errors import KubeError
 from k8s_manager_api.kube import KubeApi
 
 from .config import OperatorConfig
-from .runtime.reconcile import ReconcileQueue, RuntimeReconciler, reconcile_safely
+from .queue import ReconcileQueue
+from .runtime.reconcile import RuntimeReconciler, reconcile_safely
 from .version import reconcile as versions
 from .version.desired import ENTRYPOINT_SERVICE, VERSION_LABEL, VersionConfig
 
@@ -85,9 +86,9 @@ OWNED_KINDS = (
     names.CLUSTER_ROLE_BINDINGS,
     names.DEPLOYMENTS,
 )
-# Runtimes reconciled at once. A reconcile is a short sequence of API calls: a few workers keep the API busy,
-# more only add requests in flight (and memory) when hundreds of Runtimes change together.
-RECONCILE_WORKERS = 16
+# Runtimes reconciled at once. A reconcile is a short sequence of API calls, mostly waiting for answers; with 500
+# Runtimes created together (benchmarks/runtimes.py) 16 workers left the API idle, 64 were no faster than 32.
+RECONCILE_WORKERS = 32
 # kopf.PRESENT's type is private to kopf; the filter mapping is passed through as kopf documents it.
 OWNED_LABELS: Any = {names.MANAGED_BY_LABEL: names.MANAGED_BY, names.RUNTIME_LABEL: kopf.PRESENT}
 
