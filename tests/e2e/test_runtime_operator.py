@@ -28,6 +28,9 @@ from .system import (
     unique_name,
 )
 
+# Whole-system tests: processes start, reconcile and converge; on a loaded 2-core CI machine that takes time.
+pytestmark = pytest.mark.timeout(300)
+
 
 @pytest.fixture
 def system(tmp_path: Path, request: pytest.FixtureRequest, kubeconfig: Path) -> Iterator[System]:

@@ -14,6 +14,9 @@ from kube_emulator.threaded import ThreadedEmulator
 
 from .system import System, eventually, expected_objects, owned_objects, random_credential, running_system, unique_name
 
+# Whole-system tests: processes start, reconcile and converge; on a loaded 2-core CI machine that takes time.
+pytestmark = pytest.mark.timeout(300)
+
 RuntimeStub: Any = runtime_pb2_grpc.RuntimeServiceStub  # the generated stubs are untyped
 VersionStub: Any = version_pb2_grpc.VersionServiceStub
 

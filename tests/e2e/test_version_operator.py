@@ -14,6 +14,9 @@ from kube_emulator.threaded import ThreadedEmulator
 
 from .system import ROOT, System, eventually, random_credential, ready, running_system, runtime_manifest
 
+# Whole-system tests: processes start, reconcile and converge; on a loaded 2-core CI machine that takes time.
+pytestmark = pytest.mark.timeout(300)
+
 SAMPLE = ROOT / "crds" / "examples" / "runtimeversion.yaml"
 NAMESPACE = "kre-demo"
 
