@@ -22,7 +22,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Iterator
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -188,17 +188,6 @@ class FacadeServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.cluster_reached.set()
         log.info("Kubernetes API reached and Runtimes listed; serving")
-
-
-# --------------------------------------------------------------------------- services of a later release
-
-
-async def not_yet(context: Any, method: str) -> NoReturn:
-    await context.abort(
-        grpc.StatusCode.UNIMPLEMENTED,
-        f"{method} is not implemented in this release of k8s-manager; it comes in a later release",
-    )
-    raise AssertionError("context.abort returned")  # it raises; this keeps the type checker honest
 
 
 # ------------------------------------------------------------------------------------------ process

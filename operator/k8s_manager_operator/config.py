@@ -291,13 +291,13 @@ class OperatorConfig:
         defaults = cls()
         default_amounts = defaults.runtime_operator_resources
         amounts = ResourceAmounts(
-            cpu_request=_read(env, "KRE_RUNTIME_OPERATOR_CPU_REQUEST", parse_positive_quantity)
+            cpu_request=read_setting(env, "KRE_RUNTIME_OPERATOR_CPU_REQUEST", parse_positive_quantity)
             or default_amounts.cpu_request,
-            memory_request=_read(env, "KRE_RUNTIME_OPERATOR_MEMORY_REQUEST", parse_positive_quantity)
+            memory_request=read_setting(env, "KRE_RUNTIME_OPERATOR_MEMORY_REQUEST", parse_positive_quantity)
             or default_amounts.memory_request,
-            cpu_limit=_read(env, "KRE_RUNTIME_OPERATOR_CPU_LIMIT", parse_positive_quantity)
+            cpu_limit=read_setting(env, "KRE_RUNTIME_OPERATOR_CPU_LIMIT", parse_positive_quantity)
             or default_amounts.cpu_limit,
-            memory_limit=_read(env, "KRE_RUNTIME_OPERATOR_MEMORY_LIMIT", parse_positive_quantity)
+            memory_limit=read_setting(env, "KRE_RUNTIME_OPERATOR_MEMORY_LIMIT", parse_positive_quantity)
             or default_amounts.memory_limit,
         )
         # Kubernetes refuses a container whose request exceeds its limit; say so at start, not per Runtime.
@@ -311,17 +311,19 @@ class OperatorConfig:
                     f"KRE_RUNTIME_OPERATOR_{resource}_LIMIT ({limit}): a request must not exceed its limit"
                 )
         return cls(
-            runtime_operator_image=_read(env, "KRE_RUNTIME_OPERATOR_IMAGE", parse_image_repository)
+            runtime_operator_image=read_setting(env, "KRE_RUNTIME_OPERATOR_IMAGE", parse_image_repository)
             or defaults.runtime_operator_image,
-            runtime_operator_version=_read(env, "KRE_KUBERNETES_OPERATOR_VERSION", parse_image_tag)
+            runtime_operator_version=read_setting(env, "KRE_KUBERNETES_OPERATOR_VERSION", parse_image_tag)
             or defaults.runtime_operator_version,
             runtime_operator_resources=amounts,
-            components=_read(env, "KRE_RUNTIME_COMPONENTS", parse_components) or defaults.components,
-            resync_interval=_read(env, "KRE_RUNTIME_RESYNC_INTERVAL", parse_interval) or defaults.resync_interval,
+            components=read_setting(env, "KRE_RUNTIME_COMPONENTS", parse_components) or defaults.components,
+            resync_interval=read_setting(env, "KRE_RUNTIME_RESYNC_INTERVAL", parse_interval)
+            or defaults.resync_interval,
         )
 
 
-def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T]) -> T | None:
+def read_setting(env: Mapping[str, str], name: str, parse: Callable[[str], T]) -> T | None:
+    """`parse` of the variable `name`; None when unset or blank; ConfigError naming the variable when invalid."""
     text = env.get(name, "")
     if not text.strip():
         return None

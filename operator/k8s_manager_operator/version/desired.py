@@ -33,13 +33,13 @@ import hashlib
 import json
 import posixpath
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple, TypeVar
 
 from k8s_manager_api import names
 
-from ..config import IMAGE_REPOSITORY, IMAGE_TAG, ConfigError, parse_positive_quantity
+from ..config import IMAGE_REPOSITORY, IMAGE_TAG, parse_positive_quantity, read_setting
 from ..drift import differences as field_differences
 from ..runtime.validation import DNS1123_SUBDOMAIN
 
@@ -213,22 +213,23 @@ class VersionConfig:
     def from_env(cls, env: Mapping[str, str]) -> VersionConfig:
         """Read the configuration; raises ConfigError (a ValueError) naming the variable at fault."""
         defaults = cls()
-        run_as_user = _setting(env, "KRE_VERSION_RUN_AS_USER", parse_run_as_user)
+        run_as_user = read_setting(env, "KRE_VERSION_RUN_AS_USER", parse_run_as_user)
         return cls(
-            fluent_bit_image=_setting(env, "KRE_VERSION_FLUENT_BIT_IMAGE", parse_image_reference)
+            fluent_bit_image=read_setting(env, "KRE_VERSION_FLUENT_BIT_IMAGE", parse_image_reference)
             or defaults.fluent_bit_image,
-            web_image=_setting(env, "KRE_VERSION_WEB_IMAGE", parse_image_reference) or defaults.web_image,
-            shared_claim=_setting(env, "KRE_VERSION_SHARED_CLAIM", parse_claim_name) or defaults.shared_claim,
+            web_image=read_setting(env, "KRE_VERSION_WEB_IMAGE", parse_image_reference) or defaults.web_image,
+            shared_claim=read_setting(env, "KRE_VERSION_SHARED_CLAIM", parse_claim_name) or defaults.shared_claim,
             run_as_user=defaults.run_as_user if run_as_user is None else run_as_user.user_id,
             workload_requests=Requests(
-                cpu=_setting(env, "KRE_VERSION_CPU_REQUEST", parse_positive_quantity) or defaults.workload_requests.cpu,
-                memory=_setting(env, "KRE_VERSION_MEMORY_REQUEST", parse_positive_quantity)
+                cpu=read_setting(env, "KRE_VERSION_CPU_REQUEST", parse_positive_quantity)
+                or defaults.workload_requests.cpu,
+                memory=read_setting(env, "KRE_VERSION_MEMORY_REQUEST", parse_positive_quantity)
                 or defaults.workload_requests.memory,
             ),
             sidecar_requests=Requests(
-                cpu=_setting(env, "KRE_VERSION_SIDECAR_CPU_REQUEST", parse_positive_quantity)
+                cpu=read_setting(env, "KRE_VERSION_SIDECAR_CPU_REQUEST", parse_positive_quantity)
                 or defaults.sidecar_requests.cpu,
-                memory=_setting(env, "KRE_VERSION_SIDECAR_MEMORY_REQUEST", parse_positive_quantity)
+                memory=read_setting(env, "KRE_VERSION_SIDECAR_MEMORY_REQUEST", parse_positive_quantity)
                 or defaults.sidecar_requests.memory,
             ),
         )
@@ -278,16 +279,6 @@ def parse_run_as_user(text: str) -> RunAsUser:
             f"Security `restricted`), or `{KEEP_IMAGE_USER}` for each image's own user"
         )
     return RunAsUser(int(value))
-
-
-def _setting(env: Mapping[str, str], name: str, parse: Callable[[str], T]) -> T | None:
-    text = env.get(name, "")
-    if not text.strip():
-        return None
-    try:
-        return parse(text)
-    except ValueError as error:
-        raise ConfigError(f"{name}: {error}") from None
 
 
 # ------------------------------------------------------------------------------------------ names
