@@ -10,6 +10,14 @@
 | `KRE_RUNTIME_OPERATOR_MEMORY_LIMIT` | `512Mi` | its memory limit |
 | `KRE_RUNTIME_COMPONENTS` | the original's four | pods a Runtime's Ready condition waits for (syntax below) |
 | `KRE_RUNTIME_RESYNC_INTERVAL` | `10` | seconds between two status checks of a Runtime nothing else woke up |
+| `KRE_OPERATOR_NAMESPACE` | unset | namespace of the operator's own ServiceAccount (the manifests set it) |
+| `KRE_OPERATOR_SERVICE_ACCOUNT` | unset | that ServiceAccount's name (both or neither) |
+| `KRE_RUNTIME_NAMESPACE_ROLE` | `k8s-manager-runtime-namespace` | ClusterRole it binds itself to in each runtime |
+
+With `KRE_OPERATOR_NAMESPACE` and `KRE_OPERATOR_SERVICE_ACCOUNT` set, the operator binds its ServiceAccount to
+`KRE_RUNTIME_NAMESPACE_ROLE` inside every runtime namespace (a RoleBinding owned by the Runtime) before it writes
+anything else there: that is where its Secret access comes from, so it needs none cluster-wide. Unset (a local
+`kopf run` with an admin kubeconfig), no such binding is made.
 
 `KRE_RUNTIME_COMPONENTS` is a `;`-separated list of `<name>:<label selector>[:running|:ready]`: a component is
 ready when one of the pods its selector matches in the runtime namespace is Running (`running`, the default)
@@ -35,6 +43,7 @@ DEFAULT_OPERATOR_IMAGE: Final = "konstellation/kre-operator"
 # whatever was pushed last.
 DEFAULT_OPERATOR_VERSION: Final = "0.1.0"
 DEFAULT_RESYNC_INTERVAL: Final = 10.0
+DEFAULT_RUNTIME_NAMESPACE_ROLE: Final = "k8s-manager-runtime-namespace"
 
 # Docker reference grammar (distribution/reference), repository part only: [host[:port]/]path.
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -43,6 +52,7 @@ IMAGE_REPOSITORY = re.compile(
     rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$"
 )
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+DNS_LABEL: Final = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 # Kubernetes resource quantities (k8s.io/apimachinery/pkg/api/resource), non-negative.
 QUANTITY = re.compile(
@@ -269,6 +279,26 @@ def parse_interval(text: str) -> float:
     return seconds
 
 
+def parse_dns_label(text: str) -> str:
+    label = text.strip()
+    if not DNS_LABEL.match(label):
+        raise ValueError(f"{text!r} is not a DNS label: lowercase letters, digits and '-', at most 63 characters")
+    return label
+
+
+def parse_dns_subdomain(text: str) -> str:
+    name = text.strip()
+    if len(name) > 253 or not all(DNS_LABEL.match(part) for part in name.split(".")):
+        raise ValueError(f"{text!r} is not a DNS subdomain name such as k8s-manager-runtime-namespace")
+    return name
+
+
+@dataclass(frozen=True)
+class ServiceAccountRef:
+    namespace: str
+    name: str
+
+
 # ------------------------------------------------------------------------------------------ the configuration
 
 
@@ -279,6 +309,9 @@ class OperatorConfig:
     runtime_operator_resources: ResourceAmounts = ResourceAmounts()
     components: tuple[ComponentCheck, ...] = DEFAULT_COMPONENTS
     resync_interval: float = DEFAULT_RESYNC_INTERVAL
+    # The operator's own identity, which it binds to `runtime_namespace_role` in each runtime namespace.
+    service_account: ServiceAccountRef | None = None
+    runtime_namespace_role: str = DEFAULT_RUNTIME_NAMESPACE_ROLE
 
     @property
     def runtime_operator_image_reference(self) -> str:
@@ -310,7 +343,22 @@ class OperatorConfig:
                     f"KRE_RUNTIME_OPERATOR_{resource}_REQUEST: {request} is more than "
                     f"KRE_RUNTIME_OPERATOR_{resource}_LIMIT ({limit}): a request must not exceed its limit"
                 )
+        account_namespace = read_setting(env, "KRE_OPERATOR_NAMESPACE", parse_dns_label)
+        account_name = read_setting(env, "KRE_OPERATOR_SERVICE_ACCOUNT", parse_dns_subdomain)
+        if (account_namespace is None) != (account_name is None):
+            raise ConfigError(
+                "KRE_OPERATOR_NAMESPACE and KRE_OPERATOR_SERVICE_ACCOUNT: set both (the operator's ServiceAccount) "
+                "or neither"
+            )
+        service_account = (
+            ServiceAccountRef(account_namespace, account_name)
+            if account_namespace is not None and account_name is not None
+            else None
+        )
         return cls(
+            service_account=service_account,
+            runtime_namespace_role=read_setting(env, "KRE_RUNTIME_NAMESPACE_ROLE", parse_dns_subdomain)
+            or defaults.runtime_namespace_role,
             runtime_operator_image=read_setting(env, "KRE_RUNTIME_OPERATOR_IMAGE", parse_image_repository)
             or defaults.runtime_operator_image,
             runtime_operator_version=read_setting(env, "KRE_KUBERNETES_OPERATOR_VERSION", parse_image_tag)

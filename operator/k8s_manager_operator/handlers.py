@@ -75,11 +75,11 @@ def instance_name() -> str:
 CONFIG = OperatorConfig.from_env(os.environ)
 VERSION_CONFIG = VersionConfig.from_env(os.environ)
 RUNTIMES = (names.GROUP, names.VERSION, names.RUNTIMES.plural)
-# Kinds the operator creates for a Runtime, all labelled with the Runtime's name.
+# Kinds the operator creates for a Runtime, all labelled with the Runtime's name. Not Secrets: watching them
+# would need Secret read across the cluster; the resync timer notices a changed or deleted credentials Secret.
 OWNED_KINDS = (
     names.NAMESPACES,
     names.SERVICE_ACCOUNTS,
-    names.SECRETS,
     names.ROLES,
     names.ROLE_BINDINGS,
     names.CLUSTER_ROLES,

@@ -12,6 +12,7 @@ from k8s_manager_operator.config import (
     LabelSelector,
     OperatorConfig,
     ResourceAmounts,
+    ServiceAccountRef,
     parse_quantity,
 )
 
@@ -59,6 +60,9 @@ def test_every_variable_is_read() -> None:
         "KRE_RUNTIME_OPERATOR_MEMORY_LIMIT": "1Gi",
         "KRE_RUNTIME_COMPONENTS": "minio:app=kre-minio:ready; api:app=runtime-api,tier!=test",
         "KRE_RUNTIME_RESYNC_INTERVAL": "2.5",
+        "KRE_OPERATOR_NAMESPACE": "kre",
+        "KRE_OPERATOR_SERVICE_ACCOUNT": "k8s-manager-operator",
+        "KRE_RUNTIME_NAMESPACE_ROLE": "kre-runtime-namespace",
     }
 
     config = OperatorConfig.from_env(env)
@@ -70,6 +74,8 @@ def test_every_variable_is_read() -> None:
         "api:app=runtime-api,tier!=test:running",
     ]
     assert config.resync_interval == 2.5
+    assert config.service_account == ServiceAccountRef("kre", "k8s-manager-operator")
+    assert config.runtime_namespace_role == "kre-runtime-namespace"
 
 
 def test_empty_variables_count_as_unset() -> None:
@@ -152,6 +158,26 @@ def test_an_explicit_latest_tag_is_the_operators_choice() -> None:
         (
             {"KRE_RUNTIME_RESYNC_INTERVAL": "soon"},
             "KRE_RUNTIME_RESYNC_INTERVAL: 'soon' is not a number of seconds",
+        ),
+        (
+            {"KRE_OPERATOR_NAMESPACE": "kre"},
+            "KRE_OPERATOR_NAMESPACE and KRE_OPERATOR_SERVICE_ACCOUNT: set both",
+        ),
+        (
+            {"KRE_OPERATOR_SERVICE_ACCOUNT": "k8s-manager-operator"},
+            "KRE_OPERATOR_NAMESPACE and KRE_OPERATOR_SERVICE_ACCOUNT: set both",
+        ),
+        (
+            {"KRE_OPERATOR_NAMESPACE": "Kre", "KRE_OPERATOR_SERVICE_ACCOUNT": "op"},
+            "KRE_OPERATOR_NAMESPACE: 'Kre' is not a DNS label",
+        ),
+        (
+            {"KRE_OPERATOR_NAMESPACE": "kre", "KRE_OPERATOR_SERVICE_ACCOUNT": "op_1"},
+            "KRE_OPERATOR_SERVICE_ACCOUNT: 'op_1' is not a DNS subdomain name",
+        ),
+        (
+            {"KRE_RUNTIME_NAMESPACE_ROLE": "a..b"},
+            "KRE_RUNTIME_NAMESPACE_ROLE: 'a..b' is not a DNS subdomain name",
         ),
     ],
 )

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 from k8s_manager_api import names
-from k8s_manager_operator.config import OperatorConfig, ResourceAmounts
+from k8s_manager_operator.config import OperatorConfig, ResourceAmounts, ServiceAccountRef
 from k8s_manager_operator.drift import differences
 from k8s_manager_operator.runtime.desired import (
     POD_SECURITY_LABELS,
     desired_objects,
+    operator_access_binding,
     operator_deployment,
     resource_of,
 )
@@ -188,6 +189,31 @@ def test_the_role_binding_names_the_service_accounts_namespace() -> None:
 
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kre-operator", "namespace": "kre-demo"}]
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kre-operator"}
+
+
+def test_the_operator_binds_itself_to_the_runtime_namespace_role_when_its_identity_is_known() -> None:
+    runtime = admin_api_runtime()
+    config = OperatorConfig(
+        service_account=ServiceAccountRef("kre", "k8s-manager-operator"), runtime_namespace_role="kre-namespace"
+    )
+
+    binding = operator_access_binding(runtime, config)
+
+    assert binding is not None
+    assert binding["metadata"]["name"] == "k8s-manager-operator"
+    assert binding["metadata"]["namespace"] == "kre-demo"
+    assert binding["metadata"]["ownerReferences"][0]["uid"] == UID
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "k8s-manager-operator", "namespace": "kre"}]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "kre-namespace",
+    }
+    assert resource_of(binding) == names.ROLE_BINDINGS
+
+
+def test_without_an_identity_the_operator_binds_nothing() -> None:
+    assert operator_access_binding(admin_api_runtime(), OperatorConfig()) is None
 
 
 def test_the_cluster_role_reads_this_runtime_only() -> None:

@@ -21,6 +21,8 @@ RUNTIME_API_VERSION: Final = names.RUNTIMES.api_version
 # label, and its OPERATOR_NAME: the runtime's chart and RuntimeStatus's `name=kre-operator` selector rely on it.
 OPERATOR_NAME: Final = "kre-operator"
 CLUSTER_ROLE_PREFIX: Final = "kre-runtime-"
+# The RoleBinding through which the operator itself may work inside a runtime namespace (config.py).
+OPERATOR_ACCESS_BINDING: Final = "k8s-manager-operator"
 RBAC_API_VERSION: Final = "rbac.authorization.k8s.io/v1"
 RBAC_GROUP: Final = "rbac.authorization.k8s.io"
 
@@ -137,6 +139,22 @@ def desired_objects(runtime: Mapping[str, Any], config: OperatorConfig) -> list[
         cluster_role_binding(runtime),
         operator_deployment(runtime, config),
     ]
+
+
+def operator_access_binding(runtime: Mapping[str, Any], config: OperatorConfig) -> dict[str, Any] | None:
+    """Binds the operator's own ServiceAccount to `config.runtime_namespace_role` in the runtime namespace, or
+    None when the operator's identity is not configured. Applied right after the Namespace: the operator holds
+    Secret access, and what it grants the runtime operator, only through it (escalation prevention)."""
+    account = config.service_account
+    if account is None:
+        return None
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "RoleBinding",
+        "metadata": object_metadata(runtime, OPERATOR_ACCESS_BINDING),
+        "subjects": [{"kind": "ServiceAccount", "name": account.name, "namespace": account.namespace}],
+        "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": config.runtime_namespace_role},
+    }
 
 
 def namespace(runtime: Mapping[str, Any]) -> dict[str, Any]:

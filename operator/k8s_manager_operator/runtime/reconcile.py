@@ -64,7 +64,7 @@ class RuntimeReconciler:
         values = credentials.inline_credentials(runtime.get("spec") or {})
         if values is None:
             return runtime
-        namespace = await self._ensure(runtime, desired.namespace(runtime))
+        namespace = await self._ensure_namespace(runtime)
         if namespace is None or status.ownership(namespace, runtime) != "this":
             return runtime  # the status reports why the namespace cannot be used
         await self._ensure(runtime, credentials.credentials_secret(runtime, values))
@@ -91,14 +91,31 @@ class RuntimeReconciler:
         patched), for the status to use without reading them again."""
         seen: Seen = {}
         for wanted in desired.desired_objects(runtime, self._config):
-            actual = seen[wanted["kind"]] = await self._ensure(runtime, wanted)
-            if wanted["kind"] == "Namespace" and (
+            is_namespace = wanted["kind"] == "Namespace"
+            actual = seen[wanted["kind"]] = await (
+                self._ensure_namespace(runtime) if is_namespace else self._ensure(runtime, wanted)
+            )
+            if is_namespace and (
                 actual is None
                 or status.ownership(actual, runtime) != "this"
                 or actual["metadata"].get("deletionTimestamp")
             ):
                 break  # nothing can go into a namespace that is not (yet) ours
         return seen
+
+    async def _ensure_namespace(self, runtime: JsonObject) -> JsonObject | None:
+        """The Namespace and, once it is this Runtime's, the operator's own access to it (before anything else
+        goes in: the operator's Secret access and what it grants the runtime operator come from that binding)."""
+        namespace = await self._ensure(runtime, desired.namespace(runtime))
+        access = desired.operator_access_binding(runtime, self._config)
+        if (
+            namespace is not None
+            and access is not None
+            and status.ownership(namespace, runtime) == "this"
+            and not namespace["metadata"].get("deletionTimestamp")
+        ):
+            await self._ensure(runtime, access)
+        return namespace
 
     async def _ensure(self, runtime: JsonObject, wanted: JsonObject) -> JsonObject | None:
         """Create `wanted`, or patch the fields that drifted; never take over someone else's namespace."""
