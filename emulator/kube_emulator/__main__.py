@@ -1,5 +1,7 @@
 """Run the emulator on its own: `python -m kube_emulator --port 8001 --kubeconfig-out PATH`.
 
+The kubeconfig is the cluster admin's (system:masters), pointing at the HTTPS listener.
+
 Prints the API server's URL on stdout once it serves, and stops on SIGTERM or SIGINT.
 """
 
@@ -39,7 +41,13 @@ def _port(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kube_emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=_port, default=0, help="port to listen on (default 0: a free port)")
+    parser.add_argument("--port", type=_port, default=0, help="plain-HTTP port (default 0: a free port)")
+    parser.add_argument(
+        "--secure-port",
+        type=_port,
+        default=0,
+        help="HTTPS port, which the kubeconfig points at (default 0: a free port)",
+    )
     parser.add_argument("--kubeconfig-out", type=Path, metavar="PATH", help="write a kubeconfig for kubectl here")
     parser.add_argument(
         "--ready-after",
@@ -60,11 +68,16 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    url = await emulator.start(args.host, args.port)
+    url = await emulator.start(args.host, args.port, args.secure_port)
     try:
+        log = logging.getLogger("kube_emulator")
+        if emulator.secure_url:
+            log.info("serving HTTPS at %s", emulator.secure_url)
+        else:
+            log.warning("no HTTPS without the `cryptography` package: kubectl will be system:anonymous")
         if args.kubeconfig_out is not None:
             path = emulator.write_kubeconfig(args.kubeconfig_out).resolve()
-            logging.getLogger("kube_emulator").info("kubeconfig written to %s", path)
+            log.info("kubeconfig (cluster admin) written to %s", path)
         print(url, flush=True)
         await stop.wait()
     finally:

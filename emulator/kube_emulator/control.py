@@ -6,6 +6,10 @@ DELETE /_emulator/faults[/ID]            remove all rules, or one
 POST   /_emulator/compact                forget the watch history (older watches get 410 Gone)
 POST   /_emulator/watches/close          end every open watch, as an apiserver restart would
 POST   /_emulator/workloads/NS/NAME      {"ready": true|false}: decide a Deployment's availability
+GET    /_emulator/rbac/usage             the RBAC rules used so far (kube_emulator.authz.Authorizer.usage)
+DELETE /_emulator/rbac/usage             forget them
+
+These routes are for tests on loopback: they take no credentials and are not authorized.
 """
 
 from __future__ import annotations
@@ -56,6 +60,13 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
         emulator.controllers.set_workload_ready(request.match_info["namespace"], request.match_info["name"], ready)
         return web.json_response({"ready": ready})
 
+    async def rbac_usage(request: web.Request) -> web.Response:
+        return web.json_response(emulator.rbac_usage())
+
+    async def reset_rbac_usage(request: web.Request) -> web.Response:
+        emulator.reset_rbac_usage()
+        return web.json_response({})
+
     app.router.add_get(f"{PREFIX}/faults", list_faults)
     app.router.add_post(f"{PREFIX}/faults", add_fault)
     app.router.add_delete(f"{PREFIX}/faults", clear_faults)
@@ -63,3 +74,5 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     app.router.add_post(f"{PREFIX}/compact", compact)
     app.router.add_post(f"{PREFIX}/watches/close", close_watches)
     app.router.add_post(f"{PREFIX}/workloads/{{namespace}}/{{name}}", workload)
+    app.router.add_get(f"{PREFIX}/rbac/usage", rbac_usage)
+    app.router.add_delete(f"{PREFIX}/rbac/usage", reset_rbac_usage)

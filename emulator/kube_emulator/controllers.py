@@ -2290,7 +2290,7 @@ def _replace_status(status: JsonObject) -> Callable[[JsonObject], bool]:
 class Controllers:
     """Everything kube-controller-manager (and a kubelet) would do in the emulated cluster."""
 
-    def __init__(self, cluster: Cluster, settings: EmulatorSettings) -> None:
+    def __init__(self, cluster: Cluster, settings: EmulatorSettings, root_ca_pem: str | None = None) -> None:
         self.cluster = cluster
         self.settings = settings
         self._queue = WorkQueue()
@@ -2298,8 +2298,8 @@ class Controllers:
         self._policy = ReadinessPolicy(settings.workload_ready_after, self._queue)
         self.garbage_collector = GarbageCollector(self._ctx)
         self.namespaces = NamespaceController(self._ctx)
-        # One CA per emulator, as a cluster has one; it outlives stop() and start().
-        self.root_ca_pem = generate_root_ca_pem()
+        # One CA per emulator, as a cluster has one (the API's, when it serves TLS); it outlives stop() and start().
+        self.root_ca_pem = root_ca_pem or generate_root_ca_pem()
         self.service_accounts = ServiceAccountController(self._ctx)
         self.root_ca = RootCaPublisher(self._ctx, self.root_ca_pem)
         self.kubernetes_service = KubernetesServiceController(self._ctx)

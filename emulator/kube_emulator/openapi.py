@@ -75,6 +75,7 @@ _KIND_MODELS: Mapping[tuple[str, str], str] = {
     ("", "Event"): "CoreV1Event",
     ("apps", "Deployment"): "V1Deployment",
     ("apps", "ReplicaSet"): "V1ReplicaSet",
+    ("policy", "PodDisruptionBudget"): "V1PodDisruptionBudget",
     ("rbac.authorization.k8s.io", "Role"): "V1Role",
     ("rbac.authorization.k8s.io", "RoleBinding"): "V1RoleBinding",
     ("rbac.authorization.k8s.io", "ClusterRole"): "V1ClusterRole",
@@ -128,6 +129,8 @@ def _package(model_name: str, short_name: str) -> str:
         return "io.k8s.api.apps.v1."
     if model_name.startswith("Rbac") or short_name in _RBAC_TYPES or short_name.startswith(("Role", "ClusterRole")):
         return "io.k8s.api.rbac.v1."
+    if short_name.startswith("PodDisruptionBudget"):
+        return "io.k8s.api.policy.v1."
     if short_name.startswith("Lease"):
         return "io.k8s.api.coordination.v1."
     if short_name.startswith("Scale"):
@@ -177,6 +180,8 @@ _PATCH_TAGS: Mapping[tuple[str, str], tuple[str, str]] = {
     ("DeploymentSpec", "strategy"): ("retainKeys", ""),
     ("DeploymentStatus", "conditions"): ("merge", "type"),
     ("ReplicaSetStatus", "conditions"): ("merge", "type"),
+    ("PodDisruptionBudgetSpec", "selector"): ("replace", ""),
+    ("PodDisruptionBudgetStatus", "conditions"): ("merge", "type"),
     ("JSONSchemaProps", "x-kubernetes-validations"): ("merge", "rule"),
 }
 
@@ -330,6 +335,7 @@ def builtin_definitions() -> BuiltinDefinitions:
             "apps",
             "autoscaling",
             "coordination.k8s.io",
+            "policy",
             "rbac.authorization.k8s.io",
         )
     ]

@@ -290,6 +290,9 @@ _KIND_SCHEMAS: Mapping[str, _Meta] = {
     "Pod": _struct(metadata=_OBJECT_META, spec=_POD_SPEC, status=_POD_STATUS),
     "Deployment": _WORKLOAD,
     "ReplicaSet": _WORKLOAD,
+    "PodDisruptionBudget": _struct(
+        metadata=_OBJECT_META, spec=_struct(selector=_Meta("replace")), status=_CONDITIONS_STATUS
+    ),
     "Service": _struct(metadata=_OBJECT_META, spec=_struct(ports=_merge_list("port")), status=_CONDITIONS_STATUS),
     "ServiceAccount": _struct(metadata=_OBJECT_META, secrets=_merge_list("name")),
     "Namespace": _struct(metadata=_OBJECT_META, status=_CONDITIONS_STATUS),

@@ -103,6 +103,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _builtin("", "v1", "events", "Event", True, ("ev",), status=False),
     _builtin("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("all",)),
     _builtin("apps", "v1", "replicasets", "ReplicaSet", True, ("rs",), ("all",)),
+    # Stored and served only: no disruption controller computes its status, and there is no eviction API.
+    _builtin("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",)),
     _builtin("rbac.authorization.k8s.io", "v1", "roles", "Role", True, status=False),
     _builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True, status=False),
     _builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False, status=False),
@@ -123,6 +125,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
 GROUP_ORDER = (
     "",
     "apps",
+    "policy",
     "rbac.authorization.k8s.io",
     "coordination.k8s.io",
     "apiextensions.k8s.io",

@@ -621,17 +621,13 @@ class FieldSelector:
         return cls._parse(text, supported_field_labels(resource, selectable_fields))
 
     @classmethod
+    def parse_unconverted(cls, text: str) -> FieldSelector:
+        """`text` with its field labels as written and unchecked, as the apiserver's RequestInfo reads it."""
+        return cls(_parse_field_terms(text))
+
+    @classmethod
     def _parse(cls, text: str, supported: Collection[str] | None) -> FieldSelector:
-        terms = sorted(_split_field_terms(text)) if text else []
-        parsed: list[FieldRequirement] = []
-        for term in terms:
-            if not term:
-                continue
-            split = _split_field_term(term)
-            if split is None:
-                raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
-            field, operator, raw_value = split
-            parsed.append(FieldRequirement(field, operator, _unescape_field_value(raw_value)))
+        parsed = _parse_field_terms(text)
         # The apiserver converts field labels only after the whole selector parsed.
         return cls(FieldRequirement(_convert_field_label(r.field, supported), r.operator, r.value) for r in parsed)
 
@@ -660,6 +656,20 @@ class FieldSelector:
 
     def __hash__(self) -> int:
         return hash(self.requirements)
+
+
+def _parse_field_terms(text: str) -> list[FieldRequirement]:
+    terms = sorted(_split_field_terms(text)) if text else []
+    parsed: list[FieldRequirement] = []
+    for term in terms:
+        if not term:
+            continue
+        split = _split_field_term(term)
+        if split is None:
+            raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
+        field, operator, raw_value = split
+        parsed.append(FieldRequirement(field, operator, _unescape_field_value(raw_value)))
+    return parsed
 
 
 def _convert_field_label(label: str, supported: Collection[str] | None) -> str:

@@ -12,6 +12,7 @@ import binascii
 import contextlib
 import json
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,9 +22,12 @@ import yaml
 from aiohttp import web
 
 from . import discovery, errors, openapi, patching, tables
+from .authn import Identities
+from .authz import Authorizer, request_attributes
 from .cluster import Cluster
 from .errors import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ApiError
 from .faults import Fault, FaultInjector
+from .rbac import Attributes
 from .resources import JsonObject, ResourceType
 from .selectors import FieldSelector, LabelSelector
 from .store import BOOKMARK, ERROR
@@ -47,16 +51,23 @@ class Target:
 
 
 class ApiServer:
-    """HTTP front of a Cluster. `bookmark_interval` is how often idle watches get a BOOKMARK."""
+    """HTTP front of a Cluster. `bookmark_interval` is how often idle watches get a BOOKMARK.
+
+    Every request is authenticated by `identities` and authorized by `authorizer` before anything else.
+    """
 
     def __init__(
         self,
         cluster: Cluster,
+        identities: Identities,
+        authorizer: Authorizer,
         faults: FaultInjector | None = None,
         bookmark_interval: float = 5.0,
         extra_routes: Callable[[web.Application], None] | None = None,
     ) -> None:
         self.cluster = cluster
+        self.identities = identities
+        self.authorizer = authorizer
         self.faults = faults or FaultInjector()
         self.bookmark_interval = bookmark_interval
         self.app = web.Application(middlewares=[self._errors_middleware], client_max_size=16 * 1024 * 1024)
@@ -66,21 +77,30 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._watch_tasks: set[asyncio.Task[Any]] = set()
         self.url = ""
+        self.secure_url = ""  # only when serving TLS
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None, secure_port: int = 0
+    ) -> str:
+        """Serve plain HTTP on `port` and, given a `tls` context, HTTPS on `secure_port`; returns the HTTP URL."""
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        self.url = f"http://{host}:{await self._listen(host, port, None)}"
+        if tls is not None:
+            self.secure_url = f"https://{host}:{await self._listen(host, secure_port, tls)}"
+        return self.url
+
+    async def _listen(self, host: str, port: int, tls: ssl.SSLContext | None) -> int:
+        assert self._runner is not None
+        site = web.TCPSite(self._runner, host, port, ssl_context=tls)
         await site.start()
         server = site._server
         assert server is not None
         sockets = server.sockets  # type: ignore[attr-defined]
         assert sockets
-        bound_port = sockets[0].getsockname()[1]
-        self.url = f"http://{host}:{bound_port}"
-        return self.url
+        return int(sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         self.cluster.store.end_watches()
@@ -105,7 +125,12 @@ class ApiServer:
             return _json_response(ApiError(500, "Internal error occurred: see the emulator log").status(), 500)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        user = self.identities.authenticate(request.headers.get("Authorization"))
+        if user is None:
+            raise ApiError(401, "Unauthorized")
         is_watch = _truthy(request.query.get("watch"))
+        attrs = request_attributes(user, request.method, request.path, request.query, is_watch)
+        self.authorizer.authorize(attrs)
         fault = self.faults.match(request.method, request.path, is_watch)
         if fault is not None:
             if fault.delay:
@@ -121,7 +146,7 @@ class ApiServer:
             if static is not None:
                 return _json_response(static)
         target = self._target(path)
-        return await self._serve(request, target, is_watch, fault)
+        return await self._serve(request, target, is_watch, fault, attrs)
 
     def _target(self, path: str) -> Target:
         parts = [p for p in path.split("/") if p]
@@ -151,7 +176,7 @@ class ApiServer:
         return Target(rtype, namespace, name, subresource)
 
     async def _serve(
-        self, request: web.Request, target: Target, is_watch: bool, fault: Fault | None
+        self, request: web.Request, target: Target, is_watch: bool, fault: Fault | None, attrs: Attributes
     ) -> web.StreamResponse:
         method = request.method
         if target.name is None:
@@ -160,7 +185,7 @@ class ApiServer:
                     return await self._watch(request, target, fault)
                 return self._list(request, target)
             if method == "POST":
-                return await self._create(request, target)
+                return await self._create(request, target, attrs)
             if method == "DELETE":
                 return await self._delete_collection(request, target)
         else:
@@ -169,9 +194,9 @@ class ApiServer:
                     raise errors.method_not_allowed()
                 return self._respond(request, target.rtype, self._get(target))
             if method == "PUT":
-                return await self._replace(request, target)
+                return await self._replace(request, target, attrs)
             if method == "PATCH":
-                return await self._patch(request, target)
+                return await self._patch(request, target, attrs)
             if method == "DELETE" and not target.subresource:
                 return await self._delete(request, target)
         raise errors.method_not_allowed()
@@ -198,7 +223,7 @@ class ApiServer:
         }
         return self._respond(request, target.rtype, body)
 
-    async def _create(self, request: web.Request, target: Target) -> web.StreamResponse:
+    async def _create(self, request: web.Request, target: Target, attrs: Attributes) -> web.StreamResponse:
         body = await _read_object(request)
         self._check_body_type(body, target.rtype)
         body_ns = (body.get("metadata") or {}).get("namespace")
@@ -211,6 +236,7 @@ class ApiServer:
                 )
             name = (body.get("metadata") or {}).get("name") or ""
             self._check_namespace_open(target.namespace, target.rtype, name)
+        self.authorizer.guard_write(attrs, target.rtype, body, None)
         dry_run = _dry_run(request)
         if (body.get("metadata") or {}).get("resourceVersion") and not dry_run:
             # etcd3's storage.ErrResourceVersionSetOnCreate, which kube-apiserver passes on as a bare 500.
@@ -221,7 +247,7 @@ class ApiServer:
         warnings = _unless_ignored(request, warnings)
         return self._respond(request, target.rtype, obj, status=201, warnings=warnings)
 
-    async def _replace(self, request: web.Request, target: Target) -> web.StreamResponse:
+    async def _replace(self, request: web.Request, target: Target, attrs: Attributes) -> web.StreamResponse:
         assert target.name is not None
         body = await _read_object(request)
         self._check_body_type(body, target.rtype)
@@ -230,6 +256,7 @@ class ApiServer:
             raise errors.bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request"
             )
+        self.authorizer.guard_replace(attrs, target.rtype, body)
         obj, warnings = self.cluster.store.update(
             target.rtype,
             target.namespace,
@@ -241,7 +268,7 @@ class ApiServer:
         )
         return self._respond(request, target.rtype, obj, warnings=_unless_ignored(request, warnings))
 
-    async def _patch(self, request: web.Request, target: Target) -> web.StreamResponse:
+    async def _patch(self, request: web.Request, target: Target, attrs: Attributes) -> web.StreamResponse:
         assert target.name is not None
         content_type = request.content_type
         if content_type not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH):
@@ -260,6 +287,7 @@ class ApiServer:
             raise errors.unsupported_media_type(custom_resource=True)
         else:
             patched = patching.strategic_merge_patch(current, patch, target.rtype.kind)
+        self.authorizer.guard_write(attrs, target.rtype, patched, current)
         obj, warnings = self.cluster.store.update(
             target.rtype,
             target.namespace,

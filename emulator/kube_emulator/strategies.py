@@ -33,6 +33,7 @@ _SEGMENT_NAMED = {
 _GENERATION_KINDS = {
     ("apps", "deployments"),
     ("apps", "replicasets"),
+    ("policy", "poddisruptionbudgets"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
 }
 
@@ -159,6 +160,10 @@ class Strategies(Hooks):
         spec.setdefault("replicas", 1)
         _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
         obj["status"] = {"replicas": 0}
+
+    def _create_policy_poddisruptionbudgets(self, obj: JsonObject) -> None:
+        # An empty PodDisruptionBudgetStatus: its counters are not omitempty. Nothing computes them later.
+        obj["status"] = {"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0, "expectedPods": 0}
 
     def _create_apiextensions_k8s_io_customresourcedefinitions(self, obj: JsonObject) -> None:
         finalizers = obj["metadata"].setdefault("finalizers", [])

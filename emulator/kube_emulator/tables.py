@@ -384,6 +384,14 @@ def _print_replica_set(obj: JsonObject, now: datetime) -> list[Any]:
     ]
 
 
+def _print_pod_disruption_budget(obj: JsonObject, now: datetime) -> list[Any]:
+    spec = obj.get("spec") or {}
+    limits = [
+        str(spec[field]) if spec.get(field) is not None else "N/A" for field in ("minAvailable", "maxUnavailable")
+    ]
+    return [_name(obj), *limits, (obj.get("status") or {}).get("disruptionsAllowed", 0), _age(obj, now)]
+
+
 def _subjects(obj: JsonObject) -> tuple[str, str, str]:
     """rbac.SubjectsStrings: users, groups and namespace:name service accounts."""
     users, groups, accounts = [], [], []
@@ -578,6 +586,16 @@ _BUILTIN: Mapping[tuple[str, str], _Kind] = {
             ),
         ),
         _print_replica_set,
+    ),
+    ("policy", "poddisruptionbudgets"): _Kind(
+        (
+            _NAME,
+            _column("Min Available", "string", "The minimum number of pods that must be available."),
+            _column("Max Unavailable", "string", "The maximum number of pods that may be unavailable."),
+            _column("Allowed Disruptions", "integer", "Calculated number of pods that may be disrupted at this time."),
+            _AGE,
+        ),
+        _print_pod_disruption_budget,
     ),
     ("rbac.authorization.k8s.io", "rolebindings"): _Kind(
         (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
@@ -26,7 +26,9 @@ class ThreadedEmulator:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="kube-emulator", daemon=True)
         self.emulator: Emulator
-        self.url = ""
+        self.url = ""  # plain HTTP
+        self.secure_url = ""  # HTTPS, which kubeconfigs point at (see Emulator.write_kubeconfig)
+        self.admin_token = ""  # the bearer token of the admin (system:masters), for raw HTTP clients
 
     def start(self) -> str:
         self._thread.start()
@@ -36,6 +38,8 @@ class ThreadedEmulator:
             return await self.emulator.start(self._host, self._port)
 
         self.url = self.call(boot)
+        self.secure_url = self.emulator.secure_url
+        self.admin_token = self.emulator.admin_token
         return self.url
 
     def call(self, fn: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
@@ -55,8 +59,24 @@ class ThreadedEmulator:
 
         return self.call(run, timeout)
 
-    def write_kubeconfig(self, path: str | os.PathLike[str]) -> Path:
-        return self.emulator.write_kubeconfig(path)
+    def write_kubeconfig(self, path: str | os.PathLike[str], token: str | None = None) -> Path:
+        """A kubeconfig for the user of `token`; the admin's by default."""
+        return self.emulator.write_kubeconfig(path, token)
+
+    def add_identity(self, username: str, groups: Sequence[str] = ()) -> str:
+        """A new bearer token for `username` in `groups` (and system:authenticated)."""
+        return self.run_sync(lambda: self.emulator.add_identity(username, groups))
+
+    def service_account_token(self, namespace: str, name: str) -> str:
+        """A new bearer token for the ServiceAccount NAMESPACE/NAME."""
+        return self.run_sync(lambda: self.emulator.service_account_token(namespace, name))
+
+    def rbac_usage(self) -> list[dict[str, str]]:
+        """The RBAC rules used since start or the last reset (Emulator.rbac_usage)."""
+        return self.run_sync(self.emulator.rbac_usage)
+
+    def reset_rbac_usage(self) -> None:
+        self.run_sync(self.emulator.reset_rbac_usage)
 
     def stop(self) -> None:
         if not self._thread.is_alive():

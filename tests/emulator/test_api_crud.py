@@ -68,6 +68,7 @@ def extensions(api: KubeApi) -> KubeApi:
 @pytest.fixture
 def http(emulator: ThreadedEmulator) -> Iterator[Raw]:
     with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {emulator.admin_token}"  # as the cluster admin
         yield Raw(emulator.url, session)
 
 

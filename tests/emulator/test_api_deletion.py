@@ -345,7 +345,9 @@ def test_namespace_deletion_empties_it_then_removes_it(
     fresh = eventually(lambda: core.list_namespaced_config_map("doomed").items, "the new namespace's CA bundle")
     assert [cm.metadata.name for cm in fresh] == ["kube-root-ca.crt"]
 
-    raw = requests.post(f"{emulator.url}/api/v1/namespaces/doomed/configmaps", json=configmap("fresh"), timeout=5)
+    admin = {"Authorization": f"Bearer {emulator.admin_token}"}
+    url = f"{emulator.url}/api/v1/namespaces/doomed/configmaps"
+    raw = requests.post(url, json=configmap("fresh"), headers=admin, timeout=5)
     assert raw.status_code == 201
 
 

@@ -39,6 +39,14 @@ def base(emulator: ThreadedEmulator) -> str:
     return emulator.url
 
 
+@pytest.fixture
+def http(emulator: ThreadedEmulator) -> Iterator[requests.Session]:
+    """`requests` as the cluster admin: the API wants a bearer token (the /_emulator/ routes take none)."""
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {emulator.admin_token}"
+        yield session
+
+
 def make(core: KubeApi, name: str, namespace: str = "default", **labels: str) -> str:
     """Create a ConfigMap; returns its resourceVersion."""
     body = {"metadata": {"name": name, "labels": labels}, "data": {}}
@@ -63,6 +71,7 @@ def eventually(check: Callable[[], bool], what: str, deadline: float = 10.0) -> 
 
 
 def raw_watch(
+    http: requests.Session,
     base: str,
     path: str,
     params: dict[str, str],
@@ -71,7 +80,7 @@ def raw_watch(
     """Read a watch stream until it ends (or `max_events` arrived); returns the events and the seconds taken."""
     started = time.monotonic()
     events: list[dict[str, Any]] = []
-    with requests.get(base + path, params={"watch": "true", **params}, stream=True, timeout=15) as answer:
+    with http.get(base + path, params={"watch": "true", **params}, stream=True, timeout=15) as answer:
         assert answer.status_code == 200, answer.text
         assert answer.headers["Content-Type"] == "application/json"
         for line in answer.iter_lines():
@@ -90,7 +99,7 @@ def summary(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------- lists
 
 
-def test_label_selectors_equality_and_set_based(core: KubeApi, base: str) -> None:
+def test_label_selectors_equality_and_set_based(core: KubeApi, base: str, http: requests.Session) -> None:
     make(core, "web-front", app="web", tier="front")
     make(core, "web-back", app="web", tier="back")
     make(core, "db", app="db")
@@ -110,12 +119,12 @@ def test_label_selectors_equality_and_set_based(core: KubeApi, base: str) -> Non
     assert selected("app in (web),tier notin (front)") == ["web-back"]
     assert selected("app=nothing") == []
 
-    invalid = requests.get(base + CONFIGMAPS, params={"labelSelector": "app in web"}, timeout=5)
+    invalid = http.get(base + CONFIGMAPS, params={"labelSelector": "app in web"}, timeout=5)
     assert invalid.status_code == 400
     assert invalid.json()["reason"] == "BadRequest"
 
 
-def test_field_selectors_on_name_and_namespace(core: KubeApi, base: str) -> None:
+def test_field_selectors_on_name_and_namespace(core: KubeApi, base: str, http: requests.Session) -> None:
     core.create_namespace({"metadata": {"name": "other"}})
     make(core, "a")
     make(core, "b")
@@ -137,7 +146,7 @@ def test_field_selectors_on_name_and_namespace(core: KubeApi, base: str) -> None
     both = core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=default,metadata.name=b")
     assert names(both.items) == ["b"]
 
-    unknown = requests.get(base + CONFIGMAPS, params={"fieldSelector": "data.key=x"}, timeout=5)
+    unknown = http.get(base + CONFIGMAPS, params={"fieldSelector": "data.key=x"}, timeout=5)
     assert unknown.status_code == 400
     assert unknown.json()["reason"] == "BadRequest"
     assert "data.key" in unknown.json()["message"]
@@ -154,7 +163,7 @@ def test_list_resource_version_is_the_global_one(core: KubeApi) -> None:
     assert core.list_namespaced_config_map("default").items[0].metadata.resource_version == str(rv)
 
 
-def test_pagination_with_limit_and_continue(core: KubeApi, base: str) -> None:
+def test_pagination_with_limit_and_continue(core: KubeApi, base: str, http: requests.Session) -> None:
     for index in range(4):  # five ConfigMaps with the CA bundle, which sorts last
         make(core, f"cm-{index}")
 
@@ -176,12 +185,12 @@ def test_pagination_with_limit_and_continue(core: KubeApi, base: str) -> None:
     assert len(everything.items) == 5
     assert everything.metadata._continue is None
 
-    broken = requests.get(base + CONFIGMAPS, params={"limit": "2", "continue": "not-a-token"}, timeout=5)
+    broken = http.get(base + CONFIGMAPS, params={"limit": "2", "continue": "not-a-token"}, timeout=5)
     assert broken.status_code == 400
     assert broken.json()["reason"] == "BadRequest"
 
     forged = base64.urlsafe_b64encode(b"[]").decode()
-    assert requests.get(base + CONFIGMAPS, params={"continue": forged}, timeout=5).status_code == 400
+    assert http.get(base + CONFIGMAPS, params={"continue": forged}, timeout=5).status_code == 400
 
 
 # ---------------------------------------------------------------------------------------------- watches
@@ -209,15 +218,17 @@ def test_watch_from_a_resource_version_replays_exactly_the_later_events(core: Ku
     assert events[0]["object"].metadata.labels == {"x": "1"}
 
 
-def test_watch_without_resource_version_starts_with_added_events(core: KubeApi, base: str) -> None:
+def test_watch_without_resource_version_starts_with_added_events(
+    core: KubeApi, base: str, http: requests.Session
+) -> None:
     make(core, "one")
     make(core, "two")
-    events, _ = raw_watch(base, CONFIGMAPS, {"timeoutSeconds": "1"})
+    events, _ = raw_watch(http, base, CONFIGMAPS, {"timeoutSeconds": "1"})
     assert summary(events) == [("ADDED", ROOT_CA), ("ADDED", "one"), ("ADDED", "two")]
     assert all(e["object"]["kind"] == "ConfigMap" and e["object"]["apiVersion"] == "v1" for e in events)
 
     # resourceVersion=0 means "any": the same synthetic ADDED events.
-    zero, _ = raw_watch(base, CONFIGMAPS, {"timeoutSeconds": "1", "resourceVersion": "0"})
+    zero, _ = raw_watch(http, base, CONFIGMAPS, {"timeoutSeconds": "1", "resourceVersion": "0"})
     assert summary(zero) == [("ADDED", ROOT_CA), ("ADDED", "one"), ("ADDED", "two")]
 
 
@@ -259,13 +270,13 @@ def test_expired_resource_version_through_the_client(emulator: ThreadedEmulator,
     )
 
 
-def test_expired_resource_version_raw(core: KubeApi, base: str) -> None:
+def test_expired_resource_version_raw(core: KubeApi, base: str, http: requests.Session) -> None:
     old = make(core, "old")
     make(core, "new")
     compacted = requests.post(base + "/_emulator/compact", timeout=5).json()["compactedResourceVersion"]
     assert int(compacted) > int(old)
 
-    events, _ = raw_watch(base, CONFIGMAPS, {"resourceVersion": old, "timeoutSeconds": "5"})
+    events, _ = raw_watch(http, base, CONFIGMAPS, {"resourceVersion": old, "timeoutSeconds": "5"})
     assert len(events) == 1
     assert events[0]["type"] == "ERROR"
     status = events[0]["object"]
@@ -273,10 +284,10 @@ def test_expired_resource_version_raw(core: KubeApi, base: str) -> None:
     assert status["message"] == f"too old resource version: {old} ({compacted})"
 
 
-def test_bookmarks_when_allowed(core: KubeApi, base: str) -> None:
+def test_bookmarks_when_allowed(core: KubeApi, base: str, http: requests.Session) -> None:
     rv = make(core, "cm")
     events, _ = raw_watch(
-        base, CONFIGMAPS, {"resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": "1"}
+        http, base, CONFIGMAPS, {"resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": "1"}
     )
     bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
     assert bookmarks, events
@@ -285,7 +296,7 @@ def test_bookmarks_when_allowed(core: KubeApi, base: str) -> None:
     assert int(bookmarks[0]["object"]["metadata"]["resourceVersion"]) >= int(rv)
     assert [e for e in events if e["type"] != "BOOKMARK"] == []
 
-    without, _ = raw_watch(base, CONFIGMAPS, {"resourceVersion": rv, "timeoutSeconds": "1"})
+    without, _ = raw_watch(http, base, CONFIGMAPS, {"resourceVersion": rv, "timeoutSeconds": "1"})
     assert without == []
 
     # The client takes the bookmark's resourceVersion as its own.
@@ -300,15 +311,15 @@ def test_bookmarks_when_allowed(core: KubeApi, base: str) -> None:
     assert int(watcher.resource_version) >= int(rv)
 
 
-def test_timeout_seconds_ends_the_stream_on_time(core: KubeApi, base: str) -> None:
+def test_timeout_seconds_ends_the_stream_on_time(core: KubeApi, base: str, http: requests.Session) -> None:
     now = core.list_namespaced_config_map("default").metadata.resource_version
-    events, took = raw_watch(base, CONFIGMAPS, {"timeoutSeconds": "1", "resourceVersion": now})
+    events, took = raw_watch(http, base, CONFIGMAPS, {"timeoutSeconds": "1", "resourceVersion": now})
     assert events == []
     assert 0.8 <= took < 3.0
 
     # Bookmarks keep an idle stream alive, but do not stretch it past its timeout.
     with_bookmarks, took = raw_watch(
-        base, CONFIGMAPS, {"timeoutSeconds": "1", "allowWatchBookmarks": "true", "resourceVersion": now}
+        http, base, CONFIGMAPS, {"timeoutSeconds": "1", "allowWatchBookmarks": "true", "resourceVersion": now}
     )
     assert 0.8 <= took < 3.0
     assert summary(with_bookmarks) == []
@@ -346,28 +357,31 @@ def test_label_changes_move_objects_in_and_out_of_a_watched_selection(core: Kube
     assert events[3]["object"].data == {"k": "w"}
 
 
-def test_field_selector_watch(core: KubeApi, base: str) -> None:
+def test_field_selector_watch(core: KubeApi, base: str, http: requests.Session) -> None:
     start = core.list_namespaced_config_map("default").metadata.resource_version
     make(core, "wanted")
     make(core, "unwanted")
     events, _ = raw_watch(
-        base, CONFIGMAPS, {"resourceVersion": start, "fieldSelector": "metadata.name=wanted", "timeoutSeconds": "1"}
+        http,
+        base,
+        CONFIGMAPS,
+        {"resourceVersion": start, "fieldSelector": "metadata.name=wanted", "timeoutSeconds": "1"},
     )
     assert summary(events) == [("ADDED", "wanted")]
 
 
-def test_all_namespaces_watch_of_a_cluster_scoped_kind(core: KubeApi, base: str) -> None:
+def test_all_namespaces_watch_of_a_cluster_scoped_kind(core: KubeApi, base: str, http: requests.Session) -> None:
     start = core.list_namespace().metadata.resource_version
     core.create_namespace({"metadata": {"name": "fresh"}})
-    events, _ = raw_watch(base, "/api/v1/namespaces", {"resourceVersion": start, "timeoutSeconds": "1"})
+    events, _ = raw_watch(http, base, "/api/v1/namespaces", {"resourceVersion": start, "timeoutSeconds": "1"})
     assert summary(events)[0] == ("ADDED", "fresh")
     assert events[0]["object"]["status"]["phase"] == "Active"
 
 
-def test_closing_watches_ends_open_streams(core: KubeApi, base: str) -> None:
+def test_closing_watches_ends_open_streams(core: KubeApi, base: str, http: requests.Session) -> None:
     start = core.list_namespaced_config_map("default").metadata.resource_version
     began = time.monotonic()
-    with requests.get(
+    with http.get(
         base + CONFIGMAPS,
         params={"watch": "1", "resourceVersion": start, "timeoutSeconds": "30"},
         stream=True,

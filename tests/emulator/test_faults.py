@@ -40,6 +40,14 @@ def base(emulator: ThreadedEmulator) -> str:
     return emulator.url
 
 
+@pytest.fixture
+def http(emulator: ThreadedEmulator) -> Iterator[requests.Session]:
+    """`requests` as the cluster admin: the API wants a bearer token (the /_emulator/ routes take none)."""
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {emulator.admin_token}"
+        yield session
+
+
 def add_fault(base: str, **rule: Any) -> dict[str, Any]:
     answer = requests.post(f"{base}/_emulator/faults", json=rule, timeout=5)
     assert answer.status_code == 201, answer.text
@@ -112,9 +120,9 @@ def test_injected_errors_on_writes_change_nothing(core: KubeApi, base: str) -> N
     assert current.metadata.resource_version == created.metadata.resource_version
 
 
-def test_too_many_requests_with_retry_after(core: KubeApi, base: str) -> None:
+def test_too_many_requests_with_retry_after(core: KubeApi, base: str, http: requests.Session) -> None:
     add_fault(base, method="GET", path=CONFIGMAPS, status=429, retry_after=3, message="slow down")
-    answer = requests.get(base + CONFIGMAPS, timeout=5)
+    answer = http.get(base + CONFIGMAPS, timeout=5)
     assert answer.status_code == 429
     assert answer.headers["Retry-After"] == "3"
     body = answer.json()
@@ -125,33 +133,33 @@ def test_too_many_requests_with_retry_after(core: KubeApi, base: str) -> None:
     assert configmap_names(core) == [ROOT_CA]
 
 
-def test_skip_and_times(base: str) -> None:
+def test_skip_and_times(base: str, http: requests.Session) -> None:
     add_fault(base, method="GET", path="/api/v1/namespaces$", status=500, skip=1, times=2)
-    codes = [requests.get(f"{base}/api/v1/namespaces", timeout=5).status_code for _ in range(5)]
+    codes = [http.get(f"{base}/api/v1/namespaces", timeout=5).status_code for _ in range(5)]
     assert codes == [200, 500, 500, 200, 200]
     rule = list_faults(base)[0]
     assert (rule["seen"], rule["hits"]) == (3, 2)
 
 
-def test_unlimited_fault_until_removed(base: str) -> None:
+def test_unlimited_fault_until_removed(base: str, http: requests.Session) -> None:
     rule = add_fault(base, path="^/version$", status=503, times=None)
-    assert [requests.get(f"{base}/version", timeout=5).status_code for _ in range(3)] == [503, 503, 503]
+    assert [http.get(f"{base}/version", timeout=5).status_code for _ in range(3)] == [503, 503, 503]
 
     assert requests.delete(f"{base}/_emulator/faults/{rule['id']}", timeout=5).status_code == 200
     assert requests.delete(f"{base}/_emulator/faults/{rule['id']}", timeout=5).status_code == 404
-    assert requests.get(f"{base}/version", timeout=5).status_code == 200
+    assert http.get(f"{base}/version", timeout=5).status_code == 200
 
     add_fault(base, path="^/version$", status=503, times=None)
     add_fault(base, path="^/api$", status=503, times=None)
     assert requests.delete(f"{base}/_emulator/faults", timeout=5).status_code == 200
     assert list_faults(base) == []
-    assert requests.get(f"{base}/api", timeout=5).status_code == 200
+    assert http.get(f"{base}/api", timeout=5).status_code == 200
 
 
-def test_rules_are_matched_in_order(base: str) -> None:
+def test_rules_are_matched_in_order(base: str, http: requests.Session) -> None:
     add_fault(base, method="GET", path="/api/v1/namespaces", status=418, times=1)
     add_fault(base, method="GET", path="/api/v1/namespaces", status=500, times=1)
-    codes = [requests.get(f"{base}/api/v1/namespaces", timeout=5).status_code for _ in range(3)]
+    codes = [http.get(f"{base}/api/v1/namespaces", timeout=5).status_code for _ in range(3)]
     assert codes == [418, 500, 200]
 
 
@@ -186,17 +194,17 @@ def test_python_api(emulator: ThreadedEmulator, core: KubeApi) -> None:
     assert emulator.run_sync(faults.list) == []
 
 
-def test_watch_only_faults_leave_lists_alone(core: KubeApi, base: str) -> None:
+def test_watch_only_faults_leave_lists_alone(core: KubeApi, base: str, http: requests.Session) -> None:
     add_fault(base, path=CONFIGMAPS, watch=True, status=500, times=None)
     assert configmap_names(core) == [ROOT_CA]
-    watched = requests.get(base + CONFIGMAPS, params={"watch": "true", "timeoutSeconds": "1"}, timeout=5)
+    watched = http.get(base + CONFIGMAPS, params={"watch": "true", "timeoutSeconds": "1"}, timeout=5)
     assert watched.status_code == 500
     assert watched.json()["reason"] == "InternalError"
 
 
-def read_stream(base: str, params: dict[str, str], into: list[dict[str, Any]]) -> None:
+def read_stream(http: requests.Session, base: str, params: dict[str, str], into: list[dict[str, Any]]) -> None:
     """Append the events of a raw watch to `into` until the stream ends (or breaks: then it raises)."""
-    with requests.get(base + CONFIGMAPS, params={"watch": "true", **params}, stream=True, timeout=10) as answer:
+    with http.get(base + CONFIGMAPS, params={"watch": "true", **params}, stream=True, timeout=10) as answer:
         into.extend(json.loads(line) for line in answer.iter_lines() if line)
 
 
@@ -207,7 +215,7 @@ def read_client_stream(core: KubeApi, resource_version: str, into: list[str]) ->
         into.append(event["object"].metadata.name)
 
 
-def test_broken_watch_stream(core: KubeApi, base: str) -> None:
+def test_broken_watch_stream(core: KubeApi, base: str, http: requests.Session) -> None:
     start = core.list_namespaced_config_map("default").metadata.resource_version
     for index in range(4):
         core.create_namespaced_config_map("default", configmap(f"cm-{index}"))
@@ -217,7 +225,7 @@ def test_broken_watch_stream(core: KubeApi, base: str) -> None:
     began = time.monotonic()
     # Cut without the final chunk: the client cannot mistake it for a clean end of the stream.
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        read_stream(base, {"resourceVersion": start, "timeoutSeconds": "30"}, received)
+        read_stream(http, base, {"resourceVersion": start, "timeoutSeconds": "30"}, received)
     assert time.monotonic() - began < 5  # cut off, not ended by its 30 s timeout
     assert [e["object"]["metadata"]["name"] for e in received] == ["cm-0", "cm-1"]
 
