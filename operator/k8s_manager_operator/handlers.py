@@ -26,6 +26,7 @@ from k8s_manager_api import names
 from k8s_manager_api.errors import KubeError
 from k8s_manager_api.kube import KubeApi
 
+from . import operations
 from .config import OperatorConfig
 from .queue import ReconcileQueue
 from .runtime.reconcile import RuntimeReconciler, reconcile_safely
@@ -105,10 +106,14 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
         functools.partial(versions.reconcile_key, memo.version_reconciler), RECONCILE_WORKERS
     )
     memo.versions.start()
+    memo.operations = await operations.start(settings, os.environ, memo.runtimes, memo.versions)
+    await operations.ensure_peering_object(memo.api, settings)
 
 
 @kopf.on.cleanup()
 async def on_cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if memo.get("operations") is not None:
+        await memo.operations.stop()
     for queue in (memo.get("runtimes"), memo.get("versions")):
         if queue is not None:
             await queue.stop()

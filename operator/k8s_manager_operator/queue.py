@@ -6,11 +6,21 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 Key = TypeVar("Key", bound=Hashable)
+ObservedKey = TypeVar("ObservedKey", bound=Hashable, contravariant=True)
 
 log = logging.getLogger(__name__)
+
+
+class ReconcileObserver(Protocol[ObservedKey]):
+    """Told of every reconcile, from the worker task that runs it (so context variables set here hold during it)."""
+
+    def reconcile_started(self, key: ObservedKey) -> None: ...
+
+    def reconcile_finished(self, key: ObservedKey, seconds: float, failed: bool) -> None:
+        """`failed`: the reconcile raised, or returned False (a failure it reported itself and will retry)."""
 
 
 class ReconcileQueue(Generic[Key]):
@@ -24,12 +34,21 @@ class ReconcileQueue(Generic[Key]):
     A periodic resync asks with `unless_started_within`: a key that events have had reconciled that recently (or
     that is queued or being reconciled) is not reconciled again for it. Hundreds of keys changing together then
     do not also pay for hundreds of resyncs.
+
+    `reconcile` returns None or True when done, False when it failed and reported why itself. `observer`, if set
+    (also later, through the attribute), is told of each reconcile; `depth` and `active` say how busy the queue is.
     """
 
-    def __init__(self, reconcile: Callable[[Key], Awaitable[None]], workers: int) -> None:
+    def __init__(
+        self,
+        reconcile: Callable[[Key], Awaitable[bool | None]],
+        workers: int,
+        observer: ReconcileObserver[Key] | None = None,
+    ) -> None:
         if workers < 1:
             raise ValueError("a reconcile queue needs at least one worker")
         self._reconcile = reconcile
+        self.observer = observer
         self._workers = workers
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._waiting: set[Key] = set()
@@ -70,18 +89,35 @@ class ReconcileQueue(Generic[Key]):
         """Keys waiting or being reconciled."""
         return len(self._waiting | self._active)
 
+    @property
+    def depth(self) -> int:
+        """Keys waiting for a worker."""
+        return len(self._waiting)
+
+    @property
+    def active(self) -> int:
+        """Keys being reconciled."""
+        return len(self._active)
+
     async def _work(self) -> None:
         while True:
             key = await self._queue.get()
             self._waiting.discard(key)
             self._active.add(key)
-            self._started[key] = asyncio.get_running_loop().time()
+            started = self._started[key] = asyncio.get_running_loop().time()
+            observer = self.observer
+            if observer is not None:
+                observer.reconcile_started(key)
             try:
-                await self._reconcile(key)
+                failed = await self._reconcile(key) is False
             except Exception:  # a bug in one reconcile must not stop the worker serving every other key
                 log.exception("reconcile of %s failed unexpectedly", key)
+                failed = True
             finally:
                 self._active.discard(key)
                 if key in self._again:
                     self._again.discard(key)
                     self.request(key)
+            # Not reached when the queue stops mid-reconcile: an interrupted reconcile neither succeeded nor failed.
+            if observer is not None:
+                observer.reconcile_finished(key, asyncio.get_running_loop().time() - started, failed)

@@ -183,9 +183,12 @@ class RuntimeReconciler:
         log.info("runtime %s: Ready=%s (%s)", desired.runtime_name(runtime), ready.get("status"), ready.get("reason"))
 
 
-async def reconcile_safely(reconciler: RuntimeReconciler, name: str) -> None:
-    """Reconcile, logging API errors by their safe message (never object values) instead of raising them."""
+async def reconcile_safely(reconciler: RuntimeReconciler, name: str) -> bool:
+    """Reconcile, logging API errors by their safe message (never object values) instead of raising them;
+    False after such an error (the queue's metrics count it as a failure)."""
     try:
         await reconciler.reconcile(name)
     except KubeError as error:
         log.warning("runtime %s: reconcile failed, will retry: %s", name, error.safe_message)
+        return False
+    return True

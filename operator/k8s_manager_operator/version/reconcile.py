@@ -164,10 +164,13 @@ def _describe(version: JsonObject) -> str:
     return f"version {version['metadata']['namespace']}/{version['metadata']['name']}"
 
 
-async def reconcile_key(reconciler: VersionReconciler, key: tuple[str, str]) -> None:
-    """Reconcile the version `(namespace, name)`, logging API errors by their safe message instead of raising."""
+async def reconcile_key(reconciler: VersionReconciler, key: tuple[str, str]) -> bool:
+    """Reconcile the version `(namespace, name)`, logging API errors by their safe message instead of raising;
+    False after such an error (the queue's metrics count it as a failure)."""
     namespace, name = key
     try:
         await reconciler.reconcile(namespace, name)
     except KubeError as error:
         log.warning("version %s/%s: reconcile failed, will retry: %s", namespace, name, error.safe_message)
+        return False
+    return True
