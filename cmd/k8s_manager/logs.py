@@ -9,6 +9,9 @@ import sys
 from typing import TextIO
 
 LOG_FORMATS = ("text", "json")
+# Record attributes (`extra=` of a log call) that JSON lines carry as fields of their own; an allow-list, so that
+# nothing passed along by accident (a request, a credential) is ever written.
+JSON_EXTRA_FIELDS = ("rpc", "code", "runtime", "version")
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -31,6 +34,8 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the allow-listed extra fields, any exception."""
+
     def format(self, record: logging.LogRecord) -> str:
         document: dict[str, object] = {
             "time": _timestamp(record),
@@ -38,6 +43,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for field in JSON_EXTRA_FIELDS:
+            value = getattr(record, field, None)
+            if value is not None:
+                document[field] = value
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
         return json.dumps(document, default=str)

@@ -21,6 +21,12 @@ STORAGE_QUANTITY = re.compile(r"^(\d+(\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P
 # Go's strconv.ParseBool, which the original's envconfig used, plus yes/no.
 TRUE_WORDS = frozenset({"1", "t", "true", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"0", "f", "false", "no", "n", "off"})
+# Message sizes: bytes, optionally with a binary suffix.
+BYTE_SIZE = re.compile(r"^(\d+)(Ki|Mi|Gi)?$")
+BYTE_UNITS = {None: 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
+# gRPC's channel arguments are C ints: sizes in bytes and durations in milliseconds stop at 2^31 - 1.
+GRPC_INT_MAX = (1 << 31) - 1
+MIB = 1 << 20
 
 
 class ConfigError(ValueError):
@@ -45,12 +51,46 @@ class FacadeConfig:
     kubeconfig: str | None = None
     # The longest a RuntimeStatus call waits for its runtime, whatever the client's deadline.
     runtime_status_timeout: float = 600.0
+    # Prometheus exposition of the server's own metrics (/metrics); no port: no endpoint. No host: `host`.
+    metrics_host: str | None = None
+    metrics_port: int | None = None
+    # HTTP/2 keepalive (seconds): the server pings an idle connection after keepalive_time and drops it when the
+    # ping is not answered within keepalive_timeout; client pings without data closer than min_ping_interval
+    # are "too many pings". A connection without calls for max_connection_idle is closed (None: never).
+    keepalive_time: float = 60.0
+    keepalive_timeout: float = 20.0
+    min_ping_interval: float = 10.0
+    keepalive_permit_without_calls: bool = True
+    max_connection_idle: float | None = None
+    # Largest message the server accepts and sends (bytes); larger ones end the call with RESOURCE_EXHAUSTED.
+    max_receive_message_size: int = 4 * MIB
+    max_send_message_size: int = 16 * MIB
+    # TLS from PEM files: certificate chain and key together or not at all; a client CA requires client
+    # certificates signed by it (mTLS).
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ConfigError(
+                "KRE_TLS_CERT_FILE (--tls-cert-file) and KRE_TLS_KEY_FILE (--tls-key-file) go together: "
+                "set both for TLS, or neither"
+            )
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ConfigError(
+                "KRE_TLS_CLIENT_CA_FILE (--tls-client-ca-file) needs TLS: set KRE_TLS_CERT_FILE and KRE_TLS_KEY_FILE"
+            )
 
     @property
     def address(self) -> str:
         """host:port as gRPC expects it (IPv6 hosts in brackets)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
 
 
 def parse_port(text: str) -> int:
@@ -119,6 +159,24 @@ def parse_positive_seconds(text: str) -> float:
     if seconds == 0:
         raise ValueError("0 is out of range: expected a positive number of seconds")
     return seconds
+
+
+def parse_grpc_seconds(text: str) -> float:
+    """A positive duration that gRPC can take in milliseconds."""
+    seconds = parse_positive_seconds(text)
+    if seconds * 1000 > GRPC_INT_MAX:
+        raise ValueError(f"{seconds:g} is out of range: expected at most {GRPC_INT_MAX // 1000} seconds")
+    return seconds
+
+
+def parse_byte_size(text: str) -> int:
+    match = BYTE_SIZE.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a size in bytes such as 4194304 or 4Mi (suffixes Ki, Mi, Gi)")
+    size = int(match[1]) * BYTE_UNITS[match[2]]
+    if not 0 < size <= GRPC_INT_MAX:
+        raise ValueError(f"{text.strip()} is out of range: expected 1 byte to {GRPC_INT_MAX} bytes (2Gi - 1)")
+    return size
 
 
 def parse_path(text: str) -> str:
@@ -203,6 +261,84 @@ SETTINGS: tuple[Setting, ...] = (
         "--runtime-status-timeout",
         parse_positive_seconds,
         "longest wait of a RuntimeStatus call for its runtime to be ready, whatever the client's deadline",
+    ),
+    Setting(
+        "metrics_host",
+        "KRE_METRICS_HOST",
+        "--metrics-host",
+        parse_host,
+        "address the Prometheus metrics endpoint listens on; unset: the gRPC address (KRE_HOST)",
+    ),
+    Setting(
+        "metrics_port",
+        "KRE_METRICS_PORT",
+        "--metrics-port",
+        parse_port,
+        "port of the Prometheus metrics endpoint (GET /metrics); unset: no endpoint; 0 picks a free one",
+    ),
+    Setting(
+        "keepalive_time",
+        "KRE_GRPC_KEEPALIVE_TIME",
+        "--grpc-keepalive-time",
+        parse_grpc_seconds,
+        "seconds without activity on a connection after which the server pings the client",
+    ),
+    Setting(
+        "keepalive_timeout",
+        "KRE_GRPC_KEEPALIVE_TIMEOUT",
+        "--grpc-keepalive-timeout",
+        parse_grpc_seconds,
+        "seconds the server waits for the answer to its ping before it closes the connection",
+    ),
+    Setting(
+        "min_ping_interval",
+        "KRE_GRPC_MIN_PING_INTERVAL",
+        "--grpc-min-ping-interval",
+        parse_grpc_seconds,
+        "shortest interval between client pings without data; clients pinging more often are disconnected",
+    ),
+    Setting(
+        "keepalive_permit_without_calls",
+        "KRE_GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS",
+        "--grpc-keepalive-permit-without-calls",
+        parse_bool,
+        "keepalive pings on connections without calls are allowed",
+    ),
+    Setting(
+        "max_connection_idle",
+        "KRE_GRPC_MAX_CONNECTION_IDLE",
+        "--grpc-max-connection-idle",
+        parse_grpc_seconds,
+        "seconds a connection without calls stays open; unset: no limit",
+    ),
+    Setting(
+        "max_receive_message_size",
+        "KRE_GRPC_MAX_RECEIVE_MESSAGE_SIZE",
+        "--grpc-max-receive-message-size",
+        parse_byte_size,
+        "largest request message in bytes (suffixes Ki, Mi, Gi); larger ones are RESOURCE_EXHAUSTED",
+    ),
+    Setting(
+        "max_send_message_size",
+        "KRE_GRPC_MAX_SEND_MESSAGE_SIZE",
+        "--grpc-max-send-message-size",
+        parse_byte_size,
+        "largest response message in bytes (suffixes Ki, Mi, Gi)",
+    ),
+    Setting(
+        "tls_cert_file",
+        "KRE_TLS_CERT_FILE",
+        "--tls-cert-file",
+        parse_path,
+        "PEM certificate chain of the server; with KRE_TLS_KEY_FILE, the server speaks TLS only",
+    ),
+    Setting("tls_key_file", "KRE_TLS_KEY_FILE", "--tls-key-file", parse_path, "PEM private key of the certificate"),
+    Setting(
+        "tls_client_ca_file",
+        "KRE_TLS_CLIENT_CA_FILE",
+        "--tls-client-ca-file",
+        parse_path,
+        "PEM CA certificate(s): clients must present a certificate signed by one of them (mTLS)",
     ),
 )
 

@@ -20,6 +20,7 @@ from k8s_manager_api.names import RUNTIMES
 from .config import FacadeConfig
 from .errors import GrpcError, grpc_error
 from .generated import runtime_pb2, runtime_pb2_grpc
+from .log_fields import rpc_fields
 from .runtime_requests import (
     InvalidRequestError,
     build_runtime,
@@ -79,7 +80,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         try:
             await self._create(request)
         except RpcFailedError as failure:
-            await abort(context, "Create", failure)
+            await abort(context, "Create", failure, runtime=request.runtime.namespace)
         return runtime_pb2.Response(message=f"Runtime '{request.runtime.name}' created")
 
     async def RuntimeStatus(  # noqa: N802
@@ -90,7 +91,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
                 request, wait_budget(context.time_remaining(), self._config.runtime_status_timeout)
             )
         except RpcFailedError as failure:
-            await abort(context, "RuntimeStatus", failure)
+            await abort(context, "RuntimeStatus", failure, runtime=request.runtime.namespace)
         return runtime_pb2.RuntimeStatusResponse(Status=STARTED)
 
     # ------------------------------------------------------------------------------------------ Create
@@ -106,7 +107,12 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         for _ in range(CREATE_ATTEMPTS):
             try:
                 await self._kube.create(RUNTIMES, desired)
-                log.info("Runtime %r created (display name %r)", name, desired["spec"]["displayName"])
+                log.info(
+                    "Runtime %r created (display name %r)",
+                    name,
+                    desired["spec"]["displayName"],
+                    extra=rpc_fields("Create", grpc.StatusCode.OK, runtime=name),
+                )
                 return
             except AlreadyExists:
                 pass
@@ -119,7 +125,11 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             except KubeError as error:
                 raise RpcFailedError.from_kube(error, action) from None
             self._confirm_same(existing, desired)
-            log.info("Runtime %r already exists as requested", name)
+            log.info(
+                "Runtime %r already exists as requested",
+                name,
+                extra=rpc_fields("Create", grpc.StatusCode.OK, runtime=name),
+            )
             return
         raise RpcFailedError(grpc.StatusCode.ABORTED, f"{action}: it keeps being deleted and created again; retry")
 
@@ -184,7 +194,11 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             raise RpcFailedError.from_kube(error, f"cannot read Runtime {name!r}") from None
 
 
-async def abort(context: Any, method: str, failure: RpcFailedError) -> NoReturn:
-    log.info("%s failed: %s %s", method, failure.code.name, failure.message)
+async def abort(
+    context: Any, method: str, failure: RpcFailedError, *, runtime: str | None = None, version: str | None = None
+) -> NoReturn:
+    """Log the failure (one line, naming the runtime and version it concerns) and end the call with it."""
+    fields = rpc_fields(method, failure.code, runtime=runtime, version=version)
+    log.info("%s failed: %s %s", method, failure.code.name, failure.message, extra=fields)
     await context.abort(failure.code, failure.message)
     raise AssertionError("context.abort returned")  # it raises; this keeps the type checker honest

@@ -4,15 +4,23 @@ It serves the original's three services (`runtime.RuntimeService`, `version.Vers
 `resourcemetrics.ResourceMetricsService`), `grpc.health.v1` and server reflection.
 Nothing is asked of Prometheus at start: while it is down, the metrics calls answer UNAVAILABLE.
 
+Transport (transport.py): plaintext, or TLS from PEM files (KRE_TLS_CERT_FILE and KRE_TLS_KEY_FILE), with client
+certificates required and verified when KRE_TLS_CLIENT_CA_FILE is set; keepalive and message size limits from
+the configuration. A TLS file that cannot be read or used is a start-up error naming the file.
+
+Observability (observability.py): an interceptor counts and times every RPC in a Prometheus registry of the
+server's own, served on KRE_METRICS_PORT (`GET /metrics`) when that is set.
+
 Health: the Health and reflection services are SERVING as soon as the port is bound. The start-up check lists
 Runtimes, again and again (its failures logged) until it works. The server as a whole (service "") turns
 SERVING once the Kubernetes API has answered it (reachable, credentials and RBAC accepted; "no such resource"
 counts as an answer); the three k8s-manager services once the list has worked, i.e. the Runtime CRD is
 installed too. A kubeconfig that cannot be loaded is a start-up error instead.
 
-SIGTERM or SIGINT starts a graceful shutdown: health turns NOT_SERVING, waiting RuntimeStatus calls and
-WatchVersion streams end with UNAVAILABLE, new calls are refused and in-flight calls get the configured grace
-period before they are cancelled.
+SIGTERM or SIGINT starts a graceful shutdown: health turns NOT_SERVING, new calls are refused, waiting
+RuntimeStatus and VersionService calls and WatchVersion streams end with UNAVAILABLE ("the facade is shutting
+down"), and the other calls in flight get the configured grace period before they are cancelled. The metrics
+endpoint closes last.
 """
 
 from __future__ import annotations
@@ -43,8 +51,10 @@ from .generated import (
 from .metrics.prometheus import PrometheusClient
 from .metrics.service import ResourceMetricsServicer, metrics_hub
 from .metrics.watch import MetricsHub
+from .observability import MetricsEndpoint, MetricsInterceptor, RpcMetrics, server_registry
 from .runtime_service import RuntimeServicer
 from .status_hub import RuntimeStatusHub, VersionStatusHub
+from .transport import TlsFileError, read_tls_files, server_credentials, server_options
 from .version_service import VersionServicer
 
 log = logging.getLogger(__name__)
@@ -56,8 +66,6 @@ RESOURCE_METRICS_SERVICE_NAME: str = resourcemetrics_pb2.DESCRIPTOR.services_by_
 # What needs the Runtime CRD, and so is SERVING only once Runtimes can be listed.
 CRD_BOUND_SERVICES = (RUNTIME_SERVICE_NAME, VERSION_SERVICE_NAME, RESOURCE_METRICS_SERVICE_NAME)
 OVERALL = ""  # the server as a whole: SERVING once the Kubernetes API answers
-# grpc enables SO_REUSEPORT by default, which would let a second server share a busy port silently.
-SERVER_OPTIONS: tuple[tuple[str, Any], ...] = (("grpc.so_reuseport", 0),)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # The start-up check of the Kubernetes API is retried after 1, 2, 4, ... seconds, at most this long apart.
 CLUSTER_CHECK_MAX_DELAY = 10.0
@@ -80,6 +88,10 @@ class FacadeServer:
             reflection.SERVICE_NAME,
         )
         self.port: int | None = None
+        self.metrics_port: int | None = None  # the bound port of the metrics endpoint, when there is one
+        # The server's own metrics registry: several servers in one process (tests) never share counters.
+        self.registry = server_registry()
+        self.rpc_metrics = RpcMetrics(self.registry)
         self.kube = kube
         self.hub: RuntimeStatusHub | None = None
         self.version_hub: VersionStatusHub | None = None
@@ -88,16 +100,25 @@ class FacadeServer:
         self.cluster_reached = asyncio.Event()
         self._owns_kube = kube is None
         self._server: Any = None
+        self._metrics_endpoint: MetricsEndpoint | None = None
         self._cluster_check: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
         """Connect, bind, start serving and check the cluster in the background; returns the bound port."""
+        try:
+            tls_files = read_tls_files(self.config)
+        except TlsFileError as error:
+            raise StartupError(f"cannot use TLS: {error}") from None
         kube = self.kube or await self._connect()
         self.kube, self.hub = kube, RuntimeStatusHub(kube)
         self.version_hub = VersionStatusHub(kube)
         prometheus = self.prometheus = PrometheusClient(self.config.prometheus_url, self.config.prometheus_timeout)
         self.metrics_hub = metrics_hub(prometheus, self.config.metrics_refresh_interval)
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        if self.config.metrics_port is not None:
+            await self._start_metrics_endpoint(self.config.metrics_port)
+        server = grpc.aio.server(
+            options=server_options(self.config), interceptors=[MetricsInterceptor(self.rpc_metrics)]
+        )
         # The generated registration functions are untyped: named here with their signature.
         registrations: tuple[tuple[Callable[[Any, Any], None], Any], ...] = (
             (runtime_pb2_grpc.add_RuntimeServiceServicer_to_server, RuntimeServicer(kube, self.hub, self.config)),
@@ -112,12 +133,15 @@ class FacadeServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(self.service_names, server)
         try:
-            port = int(server.add_insecure_port(self.config.address))
+            if tls_files is None:
+                port = int(server.add_insecure_port(self.config.address))
+            else:
+                port = int(server.add_secure_port(self.config.address, server_credentials(tls_files)))
         except RuntimeError as error:
-            await self._close_clients()
+            await self._abandon_start()
             raise StartupError(f"cannot listen on {self.config.address}: {error}") from None
         if port == 0:  # older grpcio reports a failed bind this way instead of raising
-            await self._close_clients()
+            await self._abandon_start()
             raise StartupError(f"cannot listen on {self.config.address}")
         await server.start()
         self._server, self.port = server, port
@@ -126,29 +150,54 @@ class FacadeServer:
         for name in (OVERALL, *CRD_BOUND_SERVICES):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         self._cluster_check = asyncio.create_task(self._check_cluster(kube), name="cluster-check")
-        log.info("gRPC facade listening on %s:%d", self.config.host, port)
+        security = "plaintext" if tls_files is None else "mTLS" if tls_files.client_ca else "TLS"
+        log.info("gRPC facade listening on %s:%d (%s)", self.config.host, port, security)
         return port
 
+    async def _start_metrics_endpoint(self, port: int) -> None:
+        host = self.config.metrics_host or self.config.host
+        endpoint = MetricsEndpoint(self.registry)
+        try:
+            self.metrics_port = await endpoint.start(host, port)
+        except OSError as error:
+            await self._close_clients()
+            raise StartupError(f"cannot serve metrics on {host}:{port}: {error.strerror or error}") from None
+        self._metrics_endpoint = endpoint
+        log.info("Prometheus metrics at http://%s:%d/metrics", host, self.metrics_port)
+
+    async def _abandon_start(self) -> None:
+        await self._stop_metrics_endpoint()
+        await self._close_clients()
+
     async def stop(self) -> None:
+        """Graceful shutdown (see the module's docstring); returns once every call has ended."""
         if self._server is None:
             return
         server, self._server = self._server, None
         grace = self.config.shutdown_grace_period
         log.info("gRPC facade shutting down (grace period %gs)", grace)
         await self.health.enter_graceful_shutdown()
+        # server.stop() refuses new calls from its first step on; the waits end while it gives the rest the grace
+        # period (gather runs its first step before the waits' first one).
+        await asyncio.gather(server.stop(grace), self._end_waits())
+        await self._stop_metrics_endpoint()
+        await self._close_clients()
+        log.info("gRPC facade stopped")
+
+    async def _end_waits(self) -> None:
+        """Stop the cluster check and the hubs: waiting calls and streams end with UNAVAILABLE."""
         if self._cluster_check is not None:
             self._cluster_check.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._cluster_check
-        if self.hub is not None:
-            await self.hub.stop()
-        if self.version_hub is not None:
-            await self.version_hub.stop()
-        if self.metrics_hub is not None:
-            await self.metrics_hub.stop()
-        await server.stop(grace)
-        await self._close_clients()
-        log.info("gRPC facade stopped")
+        for hub in (self.hub, self.version_hub, self.metrics_hub):
+            if hub is not None:
+                await hub.stop()
+
+    async def _stop_metrics_endpoint(self) -> None:
+        endpoint, self._metrics_endpoint = self._metrics_endpoint, None
+        if endpoint is not None:
+            await endpoint.stop()
 
     async def _connect(self) -> KubeApi:
         source = self.config.kubeconfig or "KUBECONFIG, the pod's service account or ~/.kube/config"

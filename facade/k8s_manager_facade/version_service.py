@@ -18,6 +18,7 @@ from k8s_manager_api.kube import DELETED, KubeApi
 from k8s_manager_api.names import RUNTIME_VERSIONS, RUNTIMES
 
 from .generated import version_pb2, version_pb2_grpc
+from .log_fields import rpc_fields
 from .runtime_requests import InvalidRequestError
 from .runtime_service import RpcFailedError, WaitBudget, abort, wait_budget
 from .status_hub import Assessment, HubStoppedError, Subscription, Verdict, VersionStatusHub
@@ -71,7 +72,7 @@ class VersionServicer(version_pb2_grpc.VersionServiceServicer):
             maximum = VERSION_WAIT_MAXIMUM if self._wait_maximum is None else self._wait_maximum
             await self._apply(change, wait_budget(context.time_remaining(), maximum))
         except RpcFailedError as failure:
-            await abort(context, rpc.value, failure)
+            await abort(context, rpc.value, failure, runtime=request.version.namespace, version=request.version.name)
         return version_pb2.Response(message=change.reply)
 
     async def _apply(self, change: VersionChange, budget: WaitBudget) -> None:
@@ -96,6 +97,9 @@ class VersionServicer(version_pb2_grpc.VersionServiceServicer):
                                 change.namespace,
                                 generation,
                                 last.detail,
+                                extra=rpc_fields(
+                                    change.rpc.value, grpc.StatusCode.OK, runtime=change.namespace, version=change.name
+                                ),
                             )
                             return
                         if last.verdict is Verdict.FAILED:

@@ -1,4 +1,4 @@
-"""The facade's gRPC server in-process: health, reflection, graceful shutdown, a busy port.
+"""The facade's gRPC server in-process: health, reflection, graceful shutdown, a busy port, message limits.
 
 The cluster is the emulator with the project's CRDs: the server is SERVING once it has listed Runtimes.
 """
@@ -6,6 +6,9 @@ The cluster is the emulator with the project's CRDs: the server is SERVING once 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 import pytest
@@ -13,8 +16,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from k8s_manager import dev
 from k8s_manager_api.kube import KubeApi
+from k8s_manager_api.names import RUNTIMES
 from k8s_manager_facade.config import FacadeConfig
+from k8s_manager_facade.generated import runtime_pb2, runtime_pb2_grpc
+from k8s_manager_facade.runtime_requests import build_runtime, validate_create
 from k8s_manager_facade.server import FacadeServer, StartupError
+from kube_emulator import Fault
+from kube_emulator.threaded import ThreadedEmulator
+
+RuntimeStub: Any = runtime_pb2_grpc.RuntimeServiceStub
+PASSWORD = "Xq3vL9pa"
 
 
 @pytest.fixture
@@ -89,3 +100,111 @@ async def test_a_busy_port_is_a_clear_startup_error(facade):
 
     with pytest.raises(StartupError, match=f"cannot listen on 127.0.0.1:{facade.port}"):
         await second.start()
+
+
+# ------------------------------------------------------------------------------------- graceful shutdown
+
+
+def runtime_request(namespace: str = "kre-demo", **runtime: Any) -> runtime_pb2.Request:
+    fields: dict[str, Any] = {
+        "name": "Demo",
+        "namespace": namespace,
+        "mongo": runtime_pb2.Runtime.MongoConf(username="admin", password=PASSWORD, sharedKey="Tm7wQ2zk"),
+        "minio": runtime_pb2.Runtime.MinioConf(accessKey="admin", secretKey="Hb5nR8cy"),
+        **runtime,
+    }
+    return runtime_pb2.Request(runtime=runtime_pb2.Runtime(**fields))
+
+
+def delay_runtime_creation(emulator: ThreadedEmulator, seconds: float) -> Fault:
+    """The next create of a Runtime is answered `seconds` late (and then served normally)."""
+    faults = emulator.emulator.faults
+    rule = Fault(method="POST", path=r"/runtimes$", delay=seconds)
+    return emulator.run_sync(lambda: faults.add(rule))
+
+
+async def eventually(check: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("still not true after 10 s")
+
+
+async def test_shutdown_refuses_new_calls_ends_waits_and_lets_calls_in_flight_finish(emulator, config):
+    server = FacadeServer(dataclasses.replace(config, shutdown_grace_period=30))
+    port = await server.start()
+    await asyncio.wait_for(server.cluster_reached.wait(), 10)
+    kube = await KubeApi.connect(config.kubeconfig)
+    try:
+        await kube.create(RUNTIMES, build_runtime(validate_create(runtime_request("kre-waiting")), config))
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            runtimes = RuntimeStub(channel)
+            health_watch = health.Watch(health_pb2.HealthCheckRequest(service=""))
+            serving = await health_watch.read()
+            status_wait = asyncio.ensure_future(runtimes.RuntimeStatus(runtime_request("kre-waiting"), timeout=60))
+            slow_create = delay_runtime_creation(emulator, 2.0)
+            in_flight = asyncio.ensure_future(runtimes.Create(runtime_request(), timeout=60))
+            await eventually(lambda: emulator.run_sync(lambda: slow_create.hits) == 1)
+
+            stopping = asyncio.create_task(server.stop())
+            not_serving = await health_watch.read()
+            health_watch.cancel()
+            # The waits end once the server refuses new calls (see FacadeServer.stop).
+            with pytest.raises(grpc.aio.AioRpcError) as waited:
+                await status_wait
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            created = await in_flight
+            await stopping
+        runtime = await kube.get(RUNTIMES, "kre-demo")
+    finally:
+        await kube.close()
+
+    assert serving.status == health_pb2.HealthCheckResponse.SERVING
+    assert not_serving.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert waited.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert waited.value.details().startswith("the facade is shutting down; Runtime 'kre-waiting'")
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert created.message == "Runtime 'Demo' created"
+    assert runtime["spec"]["displayName"] == "Demo"
+
+
+async def test_calls_still_running_when_the_grace_period_ends_are_cancelled(emulator, config):
+    server = FacadeServer(dataclasses.replace(config, shutdown_grace_period=0.2))
+    port = await server.start()
+    await asyncio.wait_for(server.cluster_reached.wait(), 10)
+    slow_create = delay_runtime_creation(emulator, 5.0)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        in_flight = asyncio.ensure_future(RuntimeStub(channel).Create(runtime_request(), timeout=60))
+        await eventually(lambda: emulator.run_sync(lambda: slow_create.hits) == 1)
+        await server.stop()
+        with pytest.raises(grpc.aio.AioRpcError) as cut:
+            await in_flight
+
+    labels = {"service": "runtime.RuntimeService", "method": "Create", "type": "unary", "code": "CANCELLED"}
+    assert cut.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert server.registry.get_sample_value("k8s_manager_facade_rpcs_handled_total", labels) == 1
+
+
+# ------------------------------------------------------------------------------------------ message limits
+
+
+async def test_a_request_over_the_receive_limit_is_resource_exhausted(config):
+    server = FacadeServer(dataclasses.replace(config, max_receive_message_size=1024))
+    port = await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            runtimes = RuntimeStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as too_large:
+                await runtimes.Create(runtime_request(name="x" * 2048), timeout=10)
+            small = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="grpc.health.v1.Health"), timeout=5
+            )
+    finally:
+        await server.stop()
+
+    assert too_large.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "1024" in too_large.value.details()
+    assert small.status == health_pb2.HealthCheckResponse.SERVING

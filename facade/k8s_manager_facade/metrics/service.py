@@ -19,6 +19,7 @@ from typing import Any, NoReturn, Protocol
 import grpc
 
 from ..generated import resourcemetrics_pb2, resourcemetrics_pb2_grpc
+from ..log_fields import rpc_fields
 from ..runtime_requests import InvalidRequestError
 from .prometheus import PrometheusError, QueryRejectedError
 from .promql import version_usage_query
@@ -79,11 +80,12 @@ class ResourceMetricsServicer(resourcemetrics_pb2_grpc.ResourceMetricsServiceSer
         try:
             valid = validate_get_version(request)
         except InvalidRequestError as error:
-            await abort(context, "GetVersion", grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            await abort(context, "GetVersion", grpc.StatusCode.INVALID_ARGUMENT, str(error), request)
         try:
             points = await fetch_usage(self._prometheus, valid.key, valid.window)
         except PrometheusError as error:
-            await abort(context, "GetVersion", prometheus_status(error), f"metrics of {describe(valid.key)}: {error}")
+            message = f"metrics of {describe(valid.key)}: {error}"
+            await abort(context, "GetVersion", prometheus_status(error), message, request)
         return response(points)
 
     async def WatchVersion(  # noqa: N802
@@ -92,7 +94,7 @@ class ResourceMetricsServicer(resourcemetrics_pb2_grpc.ResourceMetricsServiceSer
         try:
             valid = validate_watch_version(request, self._clock())
         except InvalidRequestError as error:
-            await abort(context, "WatchVersion", grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            await abort(context, "WatchVersion", grpc.StatusCode.INVALID_ARGUMENT, str(error), request)
         key, since, until = valid.key, valid.since, valid.until
         last_point = None if until is None else last_point_at_or_before(until, key.step)
 
@@ -130,10 +132,14 @@ class ResourceMetricsServicer(resourcemetrics_pb2_grpc.ResourceMetricsServiceSer
                 f"metrics of {describe(key)}: the client reads too slowly ({error})",
             )
         if failure is not None:
-            await abort(context, "WatchVersion", *failure)
+            await abort(context, "WatchVersion", *failure, request)
 
 
-async def abort(context: Any, method: str, code: grpc.StatusCode, message: str) -> NoReturn:
-    log.info("%s failed: %s %s", method, code.name, message)
+async def abort(
+    context: Any, method: str, code: grpc.StatusCode, message: str, request: resourcemetrics_pb2.VersionRequest
+) -> NoReturn:
+    """Log the failure (one line, naming the runtime and version asked for) and end the call with it."""
+    fields = rpc_fields(method, code, runtime=request.namespace, version=request.versionName)
+    log.info("%s failed: %s %s", method, code.name, message, extra=fields)
     await context.abort(code, message)
     raise AssertionError("context.abort returned")  # it raises; this keeps the type checker honest
