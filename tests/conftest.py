@@ -26,6 +26,8 @@ from kube_emulator import EmulatorSettings
 from kube_emulator.threaded import ThreadedEmulator
 from kubernetes.client.exceptions import ApiException
 
+from tests.identities import FACADE, identity_kubeconfig, install_rbac
+
 # kubernetes>=37 types every model field as Optional; the fixtures check values at run time, so they use the
 # client untyped (as the tests do).
 client: Any = kubernetes.client
@@ -103,6 +105,14 @@ def kubeconfig(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
         return REAL_CLUSTER_KUBECONFIG_PATH
     running: ThreadedEmulator = request.getfixturevalue("emulator")
     return running.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+def facade_kubeconfig(request: pytest.FixtureRequest, kubeconfig: Path, tmp_path: Path) -> Path:
+    """A kubeconfig for the facade's identity, with the manifests' RBAC installed (tests/identities.py)."""
+    install_rbac(kubeconfig)
+    running = None if REAL_CLUSTER_KUBECONFIG_PATH is not None else request.getfixturevalue("emulator")
+    return identity_kubeconfig(FACADE, kubeconfig, tmp_path / "facade-kubeconfig", running)
 
 
 @pytest.fixture

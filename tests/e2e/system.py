@@ -1,5 +1,8 @@
 """The whole system for end-to-end tests: CRDs, the operator and the facade as real processes.
 
+The operator and the facade run under their identities and RBAC from `manifests/` (tests/identities.py); the
+tests' own kubectl is the cluster admin.
+
 Against the emulator by default (with the runtime operator stand-in deploying the runtime components), or
 against a real cluster when K8S_MANAGER_TEST_KUBECONFIG is set (then the cluster's runtime operator must
 deploy the components for RuntimeStatus to reach STARTED).
@@ -29,6 +32,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from k8s_manager.runtime_standin import run_standin_forever
 from k8s_manager_api.kube import KubeApi
 from kube_emulator.threaded import ThreadedEmulator
+
+from tests.identities import FACADE, OPERATOR, Identity, identity_kubeconfig, install_rbac
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
@@ -66,6 +71,8 @@ class System:
     _standin_task: asyncio.Task[None] | None = None
     _standin_api: KubeApi | None = None
     logs: dict[str, Path] = field(default_factory=dict)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    operator_args: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ kubectl
 
@@ -89,7 +96,16 @@ class System:
     # ------------------------------------------------------------------ processes
 
     def start_operator(self) -> None:
-        self.operator = self._spawn("operator", [sys.executable, "-m", "k8s_manager", "operator", "-v"])
+        self.operator = self.spawn_operator("operator", *self.operator_args)
+
+    def spawn_operator(self, name: str, *extra_args: str) -> subprocess.Popen[bytes]:
+        """An operator process under the manifests' operator identity, logging to `name`.log."""
+        env = {**self.env, **OPERATOR.operator_environment, "KUBECONFIG": str(self.identity_kubeconfig(OPERATOR))}
+        return self._spawn(name, [sys.executable, "-m", "k8s_manager", "operator", "-v", *extra_args], env)
+
+    def identity_kubeconfig(self, identity: Identity) -> Path:
+        path = self.work / f"kubeconfig-{identity.service_account}"
+        return path if path.exists() else identity_kubeconfig(identity, self.kubeconfig, path, self.emulator)
 
     def kill_operator(self) -> None:
         assert self.operator is not None
@@ -100,7 +116,8 @@ class System:
         port = free_port()
         self.grpc_address = f"127.0.0.1:{port}"
         args = [sys.executable, "-m", "k8s_manager", "facade", "--host", "127.0.0.1", "--port", str(port)]
-        self.facade = self._spawn("facade", args)
+        env = {**self.env, "KUBECONFIG": str(self.identity_kubeconfig(FACADE))}
+        self.facade = self._spawn("facade", args, env)
         eventually(self._facade_serving, "the facade to serve health checks", timeout=60)
 
     def _facade_serving(self) -> bool:
@@ -113,11 +130,13 @@ class System:
                 return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         log_path = self.work / f"{name}.log"
         self.logs[name] = log_path
         with log_path.open("ab") as sink:
-            return subprocess.Popen(args, env=self.env, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(args, env=env, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL)
+        self.processes.append(process)
+        return process
 
     def log(self, name: str) -> str:
         path = self.logs.get(name)
@@ -138,8 +157,8 @@ class System:
         emulator.call(boot)
 
     def stop(self) -> None:
-        for process in (self.operator, self.facade):
-            if process is not None and process.poll() is None:
+        for process in self.processes:
+            if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
                     process.wait(timeout=20)
@@ -162,17 +181,23 @@ class System:
 
 @contextlib.contextmanager
 def running_system(
-    work: Path, emulator: ThreadedEmulator | None, kubeconfig: Path, facade: bool = True
+    work: Path,
+    emulator: ThreadedEmulator | None,
+    kubeconfig: Path,
+    facade: bool = True,
+    operator_args: tuple[str, ...] = (),
 ) -> Iterator[System]:
+    """CRDs, the manifests' RBAC, the operator (with `operator_args`) and the facade."""
     env = {key: value for key, value in os.environ.items() if key not in IN_CLUSTER_VARIABLES}
     env["KUBECONFIG"] = str(kubeconfig)
     env["KRE_RUNTIME_RESYNC_INTERVAL"] = env.get("KRE_RUNTIME_RESYNC_INTERVAL", "2")
-    system = System(kubeconfig=kubeconfig, work=work, emulator=emulator, env=env)
+    system = System(kubeconfig=kubeconfig, work=work, emulator=emulator, env=env, operator_args=operator_args)
     crd_files = sorted(CRDS.glob("*.yaml"))
     for crd_file in crd_files:
         system.kubectl("apply", "-f", str(crd_file))
     crds = [f"crd/{crd_file.stem}" for crd_file in crd_files]  # files are named after their CRD
     system.kubectl("wait", "--for=condition=Established", *crds, "--timeout=60s")
+    install_rbac(kubeconfig)
     try:
         system.start_standin()
         system.start_operator()
@@ -240,7 +265,7 @@ EXPECTED_KINDS = {
     "Deployment": ["kre-operator"],
     "Namespace": ["{name}"],
     "Role": ["kre-operator"],
-    "RoleBinding": ["kre-operator"],
+    "RoleBinding": ["k8s-manager-operator", "kre-operator"],
     "Secret": ["kre-runtime-credentials"],
     "ServiceAccount": ["kre-operator"],
 }

@@ -84,8 +84,8 @@ def facade_config(kubeconfig: Path, **settings: Any) -> FacadeConfig:
 
 
 @pytest.fixture
-async def facade(kube: KubeApi, kubeconfig: Path) -> AsyncIterator[FacadeServer]:
-    server = FacadeServer(facade_config(kubeconfig))
+async def facade(kube: KubeApi, facade_kubeconfig: Path) -> AsyncIterator[FacadeServer]:
+    server = FacadeServer(facade_config(facade_kubeconfig))
     await server.start()
     await asyncio.wait_for(server.cluster_reached.wait(), 10)
     yield server
@@ -154,15 +154,15 @@ async def test_create_writes_the_runtime_and_replies_as_the_original(stub, kube)
     }
 
 
-async def test_the_configuration_shapes_the_runtime(kube, kubeconfig):
+async def test_the_configuration_shapes_the_runtime(kube, facade_kubeconfig):
     config = facade_config(
-        kubeconfig,
+        facade_kubeconfig,
         base_domain_name="kre.example.com",
         development_mode=True,
         shared_storage_class="nfs-client",
         shared_storage_size="2Gi",
     )
-    server = FacadeServer(config, kube)
+    server = FacadeServer(config)
     port = await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -440,8 +440,8 @@ async def test_a_runtime_deleted_while_waiting_is_not_found(stub, kube):
     assert "deleted while waiting" in error.details()
 
 
-async def test_the_server_maximum_bounds_a_call_without_deadline(kube, kubeconfig):
-    server = FacadeServer(facade_config(kubeconfig, runtime_status_timeout=0.5), kube)
+async def test_the_server_maximum_bounds_a_call_without_deadline(kube, facade_kubeconfig):
+    server = FacadeServer(facade_config(facade_kubeconfig, runtime_status_timeout=0.5))
     port = await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -497,10 +497,10 @@ class FailingOnceKube(KubeApi):
             yield event
 
 
-async def test_the_watch_is_started_again_after_it_fails(kube, kubeconfig, monkeypatch):
+async def test_the_watch_is_started_again_after_it_fails(kube, facade_kubeconfig, monkeypatch):
     monkeypatch.setattr("k8s_manager_facade.status_hub.RESTART_DELAY", 0.1)
-    failing = await FailingOnceKube.connect(str(kubeconfig))
-    server = FacadeServer(facade_config(kubeconfig), failing)
+    failing = await FailingOnceKube.connect(str(facade_kubeconfig))
+    server = FacadeServer(facade_config(facade_kubeconfig), failing)
     port = await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -518,8 +518,8 @@ async def test_the_watch_is_started_again_after_it_fails(kube, kubeconfig, monke
     assert reply.Status == "STARTED"
 
 
-async def test_shutdown_ends_waiting_calls_with_unavailable(kube, kubeconfig):
-    server = FacadeServer(facade_config(kubeconfig, shutdown_grace_period=5), kube)
+async def test_shutdown_ends_waiting_calls_with_unavailable(kube, facade_kubeconfig):
+    server = FacadeServer(facade_config(facade_kubeconfig, shutdown_grace_period=5))
     port = await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = RuntimeStub(channel)
@@ -558,11 +558,11 @@ async def test_reflection_lists_the_three_services_and_health(channel):
     assert replies[1].file_descriptor_response.file_descriptor_proto  # grpcurl needs no .proto files
 
 
-async def test_services_are_not_serving_until_the_crd_is_installed(emulator, kubeconfig):
+async def test_services_are_not_serving_until_the_crd_is_installed(emulator, kubeconfig, facade_kubeconfig):
     # No CRDs yet: the API answers (the server is SERVING), but listing Runtimes fails (its services are not).
-    server = FacadeServer(facade_config(kubeconfig))
+    admin = await KubeApi.connect(str(kubeconfig))
+    server = FacadeServer(facade_config(facade_kubeconfig))
     port = await server.start()
-    assert server.kube is not None
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)
@@ -573,11 +573,12 @@ async def test_services_are_not_serving_until_the_crd_is_installed(emulator, kub
 
             await asyncio.sleep(0.3)
             before = [await status(name) for name in ("", "runtime.RuntimeService", "version.VersionService")]
-            await install_crds(server.kube)
+            await install_crds(admin)
             await asyncio.wait_for(server.cluster_reached.wait(), 15)
             after = [await status(name) for name in ("", "runtime.RuntimeService", "version.VersionService")]
     finally:
         await server.stop()
+        await admin.close()
 
     serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
     assert before == [serving, not_serving, not_serving]

@@ -121,7 +121,13 @@ def greeter_version(name: str, namespace: str) -> version_pb2.Request:
     return version_pb2.Request(version=version)
 
 
-def test_the_admin_api_drives_versions_through_their_lifecycle(system: System, emulator: ThreadedEmulator) -> None:
+def test_the_admin_api_drives_versions_through_their_lifecycle(system: System) -> None:
+    drive_versions_through_their_lifecycle(system)
+
+
+def drive_versions_through_their_lifecycle(system: System) -> None:
+    """Runtime kre-greeter, then its versions through Start (with the operator killed), Publish, UpdateConfig,
+    Stop and Unpublish as the Admin API calls them, checking each step."""
     request, _ = admin_api_create("Greeter")
     namespace = "kre-greeter"
     with grpc.insecure_channel(system.grpc_address) as channel:

@@ -95,8 +95,8 @@ async def kube(emulator: ThreadedEmulator, kubeconfig: Path) -> AsyncIterator[Ku
 
 
 @pytest.fixture
-async def facade(kube: KubeApi, kubeconfig: Path) -> AsyncIterator[FacadeServer]:
-    server = FacadeServer(facade_config(kubeconfig))
+async def facade(kube: KubeApi, facade_kubeconfig: Path) -> AsyncIterator[FacadeServer]:
+    server = FacadeServer(facade_config(facade_kubeconfig))
     await server.start()
     await asyncio.wait_for(server.cluster_reached.wait(), 10)
     yield server
@@ -483,8 +483,8 @@ async def test_many_waiting_calls_share_one_watch(stub, kube, emulator):
     assert hits(emulator, watches) == 1
 
 
-async def test_shutdown_ends_waiting_calls_with_unavailable(kube, kubeconfig):
-    server = FacadeServer(facade_config(kubeconfig, shutdown_grace_period=5), kube)
+async def test_shutdown_ends_waiting_calls_with_unavailable(kube, facade_kubeconfig):
+    server = FacadeServer(facade_config(facade_kubeconfig, shutdown_grace_period=5))
     port = await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         call = asyncio.ensure_future(VersionStub(channel).Start(start_request(), timeout=30))

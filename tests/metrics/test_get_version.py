@@ -60,8 +60,8 @@ def exactly(expected: float) -> Any:
 
 
 @pytest.fixture
-async def facade(prometheus: RunningPrometheus, kubeconfig: Path) -> AsyncIterator[Facade]:
-    async with running_facade(kubeconfig, prometheus.server.url) as running:
+async def facade(prometheus: RunningPrometheus, facade_kubeconfig: Path) -> AsyncIterator[Facade]:
+    async with running_facade(facade_kubeconfig, prometheus.server.url) as running:
         yield running
 
 
@@ -259,9 +259,9 @@ def any_request() -> Any:
     )
 
 
-async def test_the_facade_starts_with_prometheus_down_and_answers_unavailable(kubeconfig):
+async def test_the_facade_starts_with_prometheus_down_and_answers_unavailable(facade_kubeconfig):
     url = f"http://127.0.0.1:{free_port()}"
-    async with running_facade(kubeconfig, url) as facade:
+    async with running_facade(facade_kubeconfig, url) as facade:
         error = await rpc_error(facade.stub.GetVersion(any_request(), timeout=10))
 
     assert error.code() == grpc.StatusCode.UNAVAILABLE
@@ -271,9 +271,9 @@ async def test_the_facade_starts_with_prometheus_down_and_answers_unavailable(ku
     )
 
 
-async def test_prometheus_stopped_after_start_gives_unavailable(fresh_prometheus, kubeconfig):
+async def test_prometheus_stopped_after_start_gives_unavailable(fresh_prometheus, facade_kubeconfig):
     server, scenario = fresh_prometheus
-    async with running_facade(kubeconfig, server.url) as facade:
+    async with running_facade(facade_kubeconfig, server.url) as facade:
         request = exact_range(scenario, namespace=DEMO_NAMESPACE, versionName=GREETER_V1)
         answered = await facade.stub.GetVersion(request, timeout=10)
         server.stop()
@@ -284,9 +284,9 @@ async def test_prometheus_stopped_after_start_gives_unavailable(fresh_prometheus
     assert "is unreachable (Connection refused)" in error.details()
 
 
-async def test_a_prometheus_that_does_not_answer_gives_unavailable_after_the_timeout(kubeconfig):
+async def test_a_prometheus_that_does_not_answer_gives_unavailable_after_the_timeout(facade_kubeconfig):
     with silent_server() as url:
-        async with running_facade(kubeconfig, url, prometheus_timeout=0.5) as facade:
+        async with running_facade(facade_kubeconfig, url, prometheus_timeout=0.5) as facade:
             loop = asyncio.get_running_loop()
             started = loop.time()
             error = await rpc_error(facade.stub.GetVersion(any_request(), timeout=10))
@@ -325,9 +325,9 @@ def prometheus_error(error_type: str, message: str) -> str:
         (502, "<html>bad gateway</html>", grpc.StatusCode.UNAVAILABLE, "answered HTTP 502 without a Prometheus API"),
     ],
 )
-async def test_prometheus_error_answers_map_to_codes(kubeconfig, status, body, code, detail):
+async def test_prometheus_error_answers_map_to_codes(facade_kubeconfig, status, body, code, detail):
     with canned_http_server(status, body) as url:
-        async with running_facade(kubeconfig, url) as facade:
+        async with running_facade(facade_kubeconfig, url) as facade:
             error = await rpc_error(facade.stub.GetVersion(any_request(), timeout=10))
 
     assert error.code() == code

@@ -63,8 +63,10 @@ def recent_prometheus(recent_data: PrometheusData) -> Iterator[RunningPrometheus
 
 
 @pytest.fixture
-async def facade(recent_prometheus: RunningPrometheus, kubeconfig: Path) -> AsyncIterator[Facade]:
-    async with running_facade(kubeconfig, recent_prometheus.server.url, metrics_refresh_interval=REFRESH) as running:
+async def facade(recent_prometheus: RunningPrometheus, facade_kubeconfig: Path) -> AsyncIterator[Facade]:
+    async with running_facade(
+        facade_kubeconfig, recent_prometheus.server.url, metrics_refresh_interval=REFRESH
+    ) as running:
         yield running
 
 
@@ -81,10 +83,10 @@ def memory(scenario: Scenario, version: str, at: float) -> int:
 # ----------------------------------------------------------------------------------------------- messages
 
 
-async def test_the_first_message_comes_at_once_with_the_back_fill_window(recent_prometheus, kubeconfig):
+async def test_the_first_message_comes_at_once_with_the_back_fill_window(recent_prometheus, facade_kubeconfig):
     scenario = recent_prometheus.scenario
     # A refresh interval far longer than the test: the first message cannot be a tick's.
-    async with running_facade(kubeconfig, recent_prometheus.server.url, metrics_refresh_interval=60) as facade:
+    async with running_facade(facade_kubeconfig, recent_prometheus.server.url, metrics_refresh_interval=60) as facade:
         since = scenario.end - 600
         started = time.monotonic()
         call = facade.stub.WatchVersion(watch_request(since, step=60))
@@ -216,9 +218,9 @@ async def test_a_slow_reader_does_not_hold_the_others(facade, recent_prometheus)
 # ------------------------------------------------------------------------------------------------- failures
 
 
-async def test_prometheus_stopped_mid_stream_ends_it_with_unavailable(recent_data, kubeconfig):
+async def test_prometheus_stopped_mid_stream_ends_it_with_unavailable(recent_data, facade_kubeconfig):
     with recent_data.server() as (server, scenario):
-        async with running_facade(kubeconfig, server.url, metrics_refresh_interval=REFRESH) as facade:
+        async with running_facade(facade_kubeconfig, server.url, metrics_refresh_interval=REFRESH) as facade:
             call = facade.stub.WatchVersion(watch_request(scenario.end - 60))
             await asyncio.wait_for(call.read(), 5)
             server.stop()
@@ -232,8 +234,8 @@ async def test_prometheus_stopped_mid_stream_ends_it_with_unavailable(recent_dat
     )
 
 
-async def test_prometheus_down_at_the_start_ends_the_stream_with_unavailable(kubeconfig):
-    async with running_facade(kubeconfig, "http://127.0.0.1:1", metrics_refresh_interval=REFRESH) as facade:
+async def test_prometheus_down_at_the_start_ends_the_stream_with_unavailable(facade_kubeconfig):
+    async with running_facade(facade_kubeconfig, "http://127.0.0.1:1", metrics_refresh_interval=REFRESH) as facade:
         error = await asyncio.wait_for(stream_error(facade.stub.WatchVersion(watch_request(time.time() - 60))), 5)
         assert (facade.hub.pollers, facade.hub.subscribers) == (0, 0)
 
@@ -241,9 +243,9 @@ async def test_prometheus_down_at_the_start_ends_the_stream_with_unavailable(kub
     assert "is unreachable (Connection refused)" in error.details()
 
 
-async def test_server_shutdown_ends_streams_with_unavailable_at_once(recent_prometheus, kubeconfig):
+async def test_server_shutdown_ends_streams_with_unavailable_at_once(recent_prometheus, facade_kubeconfig):
     async with running_facade(
-        kubeconfig, recent_prometheus.server.url, metrics_refresh_interval=REFRESH, shutdown_grace_period=10
+        facade_kubeconfig, recent_prometheus.server.url, metrics_refresh_interval=REFRESH, shutdown_grace_period=10
     ) as facade:
         call = facade.stub.WatchVersion(watch_request(recent_prometheus.scenario.end - 60))
         await asyncio.wait_for(call.read(), 5)
