@@ -28,16 +28,13 @@ import asyncio
 import contextlib
 import datetime
 import json
-import math
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -49,7 +46,7 @@ import psutil
 import requests
 
 ROOT: Final = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the scenario generator lives with the metrics tests
+sys.path.insert(0, str(ROOT))  # benchmarks.common, and the Prometheus harness of the metrics tests
 
 from k8s_manager_facade.generated import resourcemetrics_pb2, resourcemetrics_pb2_grpc  # noqa: E402
 from k8s_manager_facade.metrics.promql import version_usage_query  # noqa: E402
@@ -57,13 +54,15 @@ from k8s_manager_facade.metrics.validation import grid_window  # noqa: E402
 from kube_emulator import EmulatorSettings  # noqa: E402
 from kube_emulator.threaded import ThreadedEmulator  # noqa: E402
 
-from tests.metrics.prometheus import (  # noqa: E402
-    KUBE_STATE_METRICS_REPLICAS,
-    MIB,
-    PodSeries,
-    PrometheusData,
-    Scenario,
+from benchmarks.common import (  # noqa: E402
+    RssSampler,
+    free_port,
+    percentile,
+    rfc3339,
+    version_name,
+    versions_scenario,
 )
+from tests.metrics.prometheus import PrometheusData  # noqa: E402
 
 DEFAULT_OUT: Final = ROOT / "benchmarks" / "results" / "metrics.json"
 NAMESPACE: Final = "kre-bench"
@@ -78,44 +77,6 @@ STARTUP_TIMEOUT: Final = 60.0
 MB: Final = 1_000_000
 
 ResourceMetricsStub: Any = resourcemetrics_pb2_grpc.ResourceMetricsServiceStub
-
-
-def version_name(index: int) -> str:
-    return f"service-v{index}"
-
-
-def scenario(versions: int) -> Scenario:
-    pods = [
-        PodSeries(
-            NAMESPACE,
-            f"{version_name(v)}-pod-{p}",
-            version_name(v),
-            cpu_rate_cores=0.125 * (p + 1),
-            memory_bytes=(64 + v) * MIB,
-            containers=("app", "sidecar"),
-        )
-        for v in range(versions)
-        for p in range(2)
-    ]
-    return Scenario.ending_before_now(
-        pods, end_before_now_seconds=0, kube_state_metrics_instances=KUBE_STATE_METRICS_REPLICAS
-    )
-
-
-def rfc3339(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
 
 
 # ------------------------------------------------------------------------------------------- processes
@@ -171,30 +132,6 @@ def wait_until_answering(address: str, process: subprocess.Popen[bytes], log_pat
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the facade did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
             time.sleep(0.2)
-
-
-class RssSampler:
-    """The facade's RSS every 0.1 s in a thread: `peak_bytes` since the start."""
-
-    def __init__(self, process: psutil.Process) -> None:
-        self._process = process
-        self.peak_bytes = 0
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stopped.is_set():
-            with contextlib.suppress(psutil.Error):
-                self.peak_bytes = max(self.peak_bytes, int(self._process.memory_info().rss))
-            self._stopped.wait(RSS_SAMPLE_INTERVAL)
 
 
 # --------------------------------------------------------------------------------------------- latency
@@ -324,7 +261,7 @@ async def measure_scale(
     messages = [0] * streams
     calls: list[Any] = []
     try:
-        with RssSampler(facade) as sampler:
+        with RssSampler(facade.pid, RSS_SAMPLE_INTERVAL, children=False) as sampler:
             opening = time.monotonic()
             since = rfc3339(time.time() - WATCH_SPAN)
             for index in range(streams):
@@ -417,7 +354,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="metrics-benchmark-") as scratch:
         work = Path(scratch)
         print(f"backfilling {args.versions} versions into Prometheus ...", file=sys.stderr)
-        data = PrometheusData.create(scenario(args.versions), work / "prometheus")
+        data = PrometheusData.create(versions_scenario(NAMESPACE, args.versions), work / "prometheus")
         with (
             data.server() as (prometheus, _),
             ThreadedEmulator(EmulatorSettings()) as emulator,

@@ -29,72 +29,67 @@ import argparse
 import asyncio
 import contextlib
 import datetime
-import importlib.metadata
-import json
 import math
 import os
-import platform
-import secrets
-import shutil
-import signal
-import socket
 import statistics
-import string
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import grpc
-import psutil
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from k8s_manager import dev
-from k8s_manager.runtime_standin import COMPONENTS, RUNTIME_OPERATOR, component_deployment, run_standin_forever
-from k8s_manager_api.kube import DELETED, KubeApi, WatchEvent
-from k8s_manager_api.names import DEPLOYMENTS, NAMESPACES, PODS, RUNTIMES, SECRETS
-from k8s_manager_facade.config import load_config
-from k8s_manager_facade.generated import runtime_pb2, runtime_pb2_grpc
-from k8s_manager_facade.runtime_requests import build_runtime, validate_create
-from k8s_manager_operator.config import OperatorConfig
-from k8s_manager_operator.runtime import credentials, desired, status
-from kube_emulator import EmulatorSettings
-from kube_emulator.threaded import ThreadedEmulator
-
 ROOT: Final = Path(__file__).resolve().parents[1]
-DEFAULT_OUT: Final = ROOT / "benchmarks" / "results" / "runtimes.json"
-IN_CLUSTER_VARIABLES: Final = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBERNETES_PORT")
-CREDENTIAL_ALPHABET: Final = string.ascii_letters + string.digits
+sys.path.insert(0, str(ROOT))  # benchmarks.common
+
+import grpc  # noqa: E402
+from k8s_manager import dev  # noqa: E402
+from k8s_manager.runtime_standin import COMPONENTS, RUNTIME_OPERATOR, component_deployment  # noqa: E402
+from k8s_manager_api.kube import DELETED, KubeApi, WatchEvent  # noqa: E402
+from k8s_manager_api.names import DEPLOYMENTS, NAMESPACES, PODS, RUNTIMES, SECRETS  # noqa: E402
+from k8s_manager_facade.config import load_config  # noqa: E402
+from k8s_manager_facade.generated import runtime_pb2, runtime_pb2_grpc  # noqa: E402
+from k8s_manager_facade.runtime_requests import build_runtime, validate_create  # noqa: E402
+from k8s_manager_operator.config import OperatorConfig  # noqa: E402
+from k8s_manager_operator.runtime import credentials, desired, status  # noqa: E402
+from kube_emulator import EmulatorSettings  # noqa: E402
+from kube_emulator.threaded import ThreadedEmulator  # noqa: E402
+
+from benchmarks.common import (  # noqa: E402
+    MB,
+    RESULTS_DIR,
+    STARTUP_TIMEOUT,
+    Processes,
+    RssSampler,
+    child_environment,
+    cpu_seconds,
+    create_request,
+    keep_logs,
+    machine_info,
+    percentile,
+    standin_running,
+    start_facade,
+    start_operator,
+    stop_on_sigterm,
+    write_results,
+)
+
+DEFAULT_OUT: Final = RESULTS_DIR / "runtimes.json"
 
 LATENCY_RATIO_TARGET: Final = 2.0
 SCALE_SECONDS_TARGET: Final = 60.0
 PEAK_RSS_MB_TARGET: Final = 250.0
-MB: Final = 1_000_000
 RSS_SAMPLE_INTERVAL: Final = 0.1
 WARMUP_RUNS: Final = 2
 # Per Runtime in the latency runs; the scale run has its own (--scale-timeout).
 READY_TIMEOUT: Final = 60.0
-STARTUP_TIMEOUT: Final = 60.0
-STOP_GRACE: Final = 20.0
 
 # The generated stubs are untyped.
 RuntimeStub: Any = runtime_pb2_grpc.RuntimeServiceStub
-HealthStub: Any = health_pb2_grpc.HealthStub
 
 
 # ---------------------------------------------------------------------------------------------- pure helpers
-
-
-def percentile(samples: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile: the smallest sample at or above `fraction` of them."""
-    if not samples:
-        raise ValueError("no samples")
-    ordered = sorted(samples)
-    return ordered[max(math.ceil(fraction * len(ordered)) - 1, 0)]
 
 
 @dataclass(frozen=True)
@@ -149,58 +144,9 @@ def is_available(deployment: Mapping[str, Any]) -> bool:
     return condition is not None and condition.get("status") == "True"
 
 
-def random_credential() -> str:
-    return "".join(secrets.choice(CREDENTIAL_ALPHABET) for _ in range(8))
-
-
-def create_request(display_name: str) -> runtime_pb2.Request:
-    """A Create request as the Admin API sends it: namespace kre-<lowercase name>, random credentials."""
-    runtime = runtime_pb2.Runtime(
-        name=display_name,
-        namespace=f"kre-{display_name.lower()}",
-        mongo=runtime_pb2.Runtime.MongoConf(
-            username="admin", password=random_credential(), sharedKey=random_credential()
-        ),
-        minio=runtime_pb2.Runtime.MinioConf(accessKey="admin", secretKey=random_credential()),
-    )
-    return runtime_pb2.Request(runtime=runtime)
-
-
 def runtime_body(request: runtime_pb2.Request, environ: Mapping[str, str]) -> dict[str, Any]:
     """The Runtime the facade writes for `request`, with the facade's configuration from `environ`."""
     return build_runtime(validate_create(request), load_config(environ))
-
-
-def child_environment(kubeconfig: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in IN_CLUSTER_VARIABLES}
-    env["KUBECONFIG"] = str(kubeconfig)
-    return env
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    return platform.processor() or platform.machine()
-
-
-def machine_info() -> dict[str, Any]:
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu_model(),
-        "memory_mb": round(psutil.virtual_memory().total / MB),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "kopf": importlib.metadata.version("kopf"),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # ---------------------------------------------------------------------------------------------- observation
@@ -284,146 +230,13 @@ async def wait_component_pods(api: KubeApi, namespace: str, config: OperatorConf
     raise RuntimeError(f"the watch of the pods in {namespace} ended before the components were ready")
 
 
-class RssSampler:
-    """Peak resident memory of a process and its children, sampled in a thread (the event loop may be busy).
-
-    Children are listed again only every `CHILDREN_REFRESH` seconds: listing them scans every process on the
-    machine, which would take CPU from the emulator this process also runs.
-    """
-
-    CHILDREN_REFRESH: Final = 1.0
-
-    def __init__(self, pid: int, interval: float = RSS_SAMPLE_INTERVAL) -> None:
-        self._process: Any = psutil.Process(pid)
-        self._interval = interval
-        self._children: list[Any] = []
-        self._children_listed_at = -math.inf
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-        self.peak_bytes = 0
-        self.samples = 0
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while True:
-            total = self.sample()
-            if total is not None:
-                self.peak_bytes = max(self.peak_bytes, total)
-                self.samples += 1
-            if self._stopped.wait(self._interval):
-                return
-
-    def sample(self) -> int | None:
-        """RSS of the process and its children now; None once the process is gone."""
-        now = time.monotonic()
-        if now - self._children_listed_at >= self.CHILDREN_REFRESH:
-            with contextlib.suppress(psutil.Error):
-                self._children = self._process.children(recursive=True)
-                self._children_listed_at = now
-        try:
-            total = int(self._process.memory_info().rss)
-        except psutil.Error:
-            return None
-        for child in self._children:
-            with contextlib.suppress(psutil.Error):  # a child may have exited since it was listed
-                total += int(child.memory_info().rss)
-        return total
-
-
 # ---------------------------------------------------------------------------------------------- the system
-
-
-@dataclass
-class Processes:
-    """The subprocesses this script started; `stop` ends them all."""
-
-    work: Path
-    env: dict[str, str]
-    started: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        with (self.work / f"{name}.log").open("ab") as sink:
-            process = subprocess.Popen(args, env=self.env, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL)
-        self.started[name] = process
-        return process
-
-    def log_tail(self, name: str, lines: int = 30) -> str:
-        path = self.work / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-    def stop(self) -> None:
-        for process in self.started.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.started.values():
-            try:
-                process.wait(timeout=STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 @contextlib.contextmanager
 def emulator_running(workload_ready_after: float) -> Iterator[ThreadedEmulator]:
     with ThreadedEmulator(EmulatorSettings(workload_ready_after=workload_ready_after)) as running:
         yield running
-
-
-@contextlib.contextmanager
-def standin_running(emulator: ThreadedEmulator, kubeconfig: Path) -> Iterator[None]:
-    """The runtime operator stand-in on the emulator's loop, as the end-to-end tests run it."""
-    handles: dict[str, Any] = {}
-
-    async def boot() -> None:
-        handles["api"] = await KubeApi.connect(str(kubeconfig))
-        handles["task"] = asyncio.get_running_loop().create_task(run_standin_forever(handles["api"]))
-
-    async def shutdown() -> None:
-        task: asyncio.Task[None] = handles["task"]
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await handles["api"].close()
-
-    emulator.call(boot)
-    try:
-        yield
-    finally:
-        emulator.call(shutdown)
-
-
-async def facade_serving(address: str) -> bool:
-    async with grpc.aio.insecure_channel(address) as channel:
-        try:
-            reply = await HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-async def start_facade(processes: Processes) -> str:
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    command = [sys.executable, "-m", "k8s_manager", "facade", "--host", "127.0.0.1", "--port", str(port)]
-    facade = processes.spawn("facade", command)
-    deadline = time.perf_counter() + STARTUP_TIMEOUT
-    while not await facade_serving(address):
-        if facade.poll() is not None or time.perf_counter() > deadline:
-            raise RuntimeError(f"the facade did not start serving:\n{processes.log_tail('facade')}")
-        await asyncio.sleep(0.2)
-    return address
-
-
-def start_operator(processes: Processes, profile: Path | None) -> subprocess.Popen[bytes]:
-    profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
-    return processes.spawn("operator", [sys.executable, *profiler, "-m", "k8s_manager", "operator"])
 
 
 # ---------------------------------------------------------------------------------------------- measurements
@@ -523,7 +336,7 @@ async def scale_run(
 ) -> ScaleResult:
     bodies = [runtime_body(create_request(f"S{index:04d}"), environ) for index in range(count)]
     names = [body["metadata"]["name"] for body in bodies]
-    sampler = RssSampler(operator_pid)
+    sampler = RssSampler(operator_pid, RSS_SAMPLE_INTERVAL)
     idle = sampler.sample() or 0
     operator_cpu, own_cpu = cpu_seconds(operator_pid), cpu_seconds(os.getpid())
     with sampler:
@@ -548,12 +361,6 @@ async def scale_run(
         operator_cpu_s=round(operator_cpu, 1),
         emulator_process_cpu_s=round(own_cpu, 1),
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far (its exited children's included)."""
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system + times.children_user + times.children_system)
 
 
 # ---------------------------------------------------------------------------------------------- the run
@@ -701,8 +508,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
-    # SIGTERM unwinds like Ctrl-C, so that the subprocesses and the emulator are stopped on the way out.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    stop_on_sigterm()
     with (
         tempfile.TemporaryDirectory(prefix="k8s-manager-bench-") as work_dir,
         emulator_running(options.workload_ready_after) as emulator,
@@ -710,12 +516,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             report = asyncio.run(measure(options, emulator, Path(work_dir)))
         finally:
-            if options.keep_logs is not None:
-                options.keep_logs.mkdir(parents=True, exist_ok=True)
-                for log_file in Path(work_dir).glob("*.log"):
-                    shutil.copy(log_file, options.keep_logs / log_file.name)
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    options.out.write_text(json.dumps(report, indent=2) + "\n")
+            keep_logs(Path(work_dir), options.keep_logs)
+    write_results(options.out, report)
     print(table(report))
     print(f"results: {options.out}")
     return 0 if all(target["pass"] for target in report["targets"].values()) else 1

@@ -26,35 +26,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime
 import itertools
 import json
-import os
-import platform
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import psutil
-from k8s_manager import dev
-from k8s_manager_api.kube import DELETED, KubeApi
-from k8s_manager_api.names import DEPLOYMENTS, NAMESPACES, RUNTIME_VERSIONS
-from k8s_manager_operator.version.desired import VersionConfig, desired_objects, resource_of
-from k8s_manager_operator.version.validation import validate_version
-from kube_emulator import EmulatorSettings
-from kube_emulator.threaded import ThreadedEmulator
-
 ROOT: Final = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks.common
+
+from k8s_manager import dev  # noqa: E402
+from k8s_manager_api.kube import DELETED, KubeApi  # noqa: E402
+from k8s_manager_api.names import DEPLOYMENTS, NAMESPACES, RUNTIME_VERSIONS  # noqa: E402
+from k8s_manager_operator.version.desired import VersionConfig, desired_objects, resource_of  # noqa: E402
+from k8s_manager_operator.version.validation import validate_version  # noqa: E402
+from kube_emulator import EmulatorSettings  # noqa: E402
+from kube_emulator.threaded import ThreadedEmulator  # noqa: E402
+
+from benchmarks.common import MB, RssSampler, child_environment, machine_info  # noqa: E402
+
 DEFAULT_OUT: Final = ROOT / "benchmarks" / "results" / "versions.json"
-IN_CLUSTER_VARIABLES: Final = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBERNETES_PORT")
 BARE_NAMESPACE: Final = "kre-bench-bare"
 SYSTEM_NAMESPACE: Final = "kre-bench"
 LATENCY_RATIO_TARGET: Final = 2.0
@@ -63,7 +61,6 @@ APPLIED_TIMEOUT: Final = 60.0  # per version in the latency runs
 STARTUP_TIMEOUT: Final = 60.0
 STOP_GRACE: Final = 20.0
 RSS_SAMPLE_INTERVAL: Final = 0.1
-MB: Final = 1_000_000
 IMAGE: Final = "konstellation/kre-runtime-runner:0.9.0"
 
 
@@ -116,17 +113,6 @@ def is_applied(version: Mapping[str, Any]) -> bool:
     return observed == version["metadata"].get("generation") and is_true(version, "Ready")
 
 
-def machine_info() -> dict[str, Any]:
-    return {
-        "cores": os.cpu_count(),
-        "cpu": platform.processor() or platform.machine(),
-        "memory_mb": round(psutil.virtual_memory().total / MB),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
-
-
 # ---------------------------------------------------------------------------------------------- observation
 
 
@@ -169,37 +155,6 @@ class Tracker:
         return sum(name in self.seen_at for name in names)
 
 
-class RssSampler:
-    """Peak resident memory of a process and its children, sampled in a thread (the event loop may be busy)."""
-
-    def __init__(self, pid: int) -> None:
-        self._process = psutil.Process(pid)
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-        self.peak_bytes = 0
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
-
-    def sample(self) -> int:
-        total = 0
-        with contextlib.suppress(psutil.Error):
-            total = int(self._process.memory_info().rss)
-            for child in self._process.children(recursive=True):
-                with contextlib.suppress(psutil.Error):  # a child may have exited since it was listed
-                    total += int(child.memory_info().rss)
-        return total
-
-    def _run(self) -> None:
-        while not self._stopped.wait(RSS_SAMPLE_INTERVAL):
-            self.peak_bytes = max(self.peak_bytes, self.sample())
-
-
 # ---------------------------------------------------------------------------------------------- measurements
 
 
@@ -239,8 +194,8 @@ class ScaleResult:
 
 async def scale_run(api: KubeApi, applied: Tracker, operator_pid: int, count: int, within: float) -> ScaleResult:
     names = [f"scale-{index:03d}" for index in range(count)]
-    sampler = RssSampler(operator_pid)
-    idle = sampler.sample()
+    sampler = RssSampler(operator_pid, RSS_SAMPLE_INTERVAL)
+    idle = sampler.sample() or 0
     with sampler:
         started = time.perf_counter()
         await asyncio.gather(
@@ -295,8 +250,7 @@ def log_tail(path: Path, lines: int = 30) -> str:
 
 async def measure(options: Options, emulator: ThreadedEmulator, work: Path) -> dict[str, Any]:
     kubeconfig = emulator.write_kubeconfig(work / "kubeconfig")
-    env = {key: value for key, value in os.environ.items() if key not in IN_CLUSTER_VARIABLES}
-    env["KUBECONFIG"] = str(kubeconfig)
+    env = child_environment(kubeconfig)
     version_config = VersionConfig.from_env(env)
     problems = validate_version(version_body("check", SYSTEM_NAMESPACE, options.nodes))
     if problems:
