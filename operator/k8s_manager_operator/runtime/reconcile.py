@@ -10,10 +10,8 @@ burst of events about one Runtime costs one or two reconciles instead of one eac
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +21,7 @@ from k8s_manager_api.kube import KubeApi
 
 from ..apply import ensure
 from ..config import OperatorConfig
+from ..locks import KeyedLocks
 from . import credentials, desired, status
 from .validation import validate_runtime
 
@@ -44,10 +43,10 @@ class RuntimeReconciler:
         self._api = api
         self._config = config
         self._now = now
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: KeyedLocks[str] = KeyedLocks()
 
     async def reconcile(self, name: str) -> None:
-        async with self._locks[name]:
+        async with self._locks(name):
             runtime = await self._api.find(names.RUNTIMES, name)
             if runtime is None or runtime["metadata"].get("deletionTimestamp"):
                 return  # deletion is the garbage collector's work: every child is owned by the Runtime

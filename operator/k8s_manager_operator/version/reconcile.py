@@ -7,10 +7,8 @@ everything of that generation was applied, which is what the facade waits for.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +17,7 @@ from k8s_manager_api.errors import KubeError, NotFound
 from k8s_manager_api.kube import KubeApi
 
 from ..apply import ensure
+from ..locks import KeyedLocks
 from ..runtime.status import format_timestamp
 from . import desired, status
 from .validation import is_published, is_started, validate_version
@@ -40,12 +39,12 @@ class VersionReconciler:
         self._api = api
         self._config = config
         self._now = now
-        self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: KeyedLocks[tuple[str, str]] = KeyedLocks()
         # The Service moves between versions: one change of publication at a time per namespace.
-        self._publication_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._publication_locks: KeyedLocks[str] = KeyedLocks()
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        async with self._locks[(namespace, name)]:
+        async with self._locks((namespace, name)):
             version = await self._api.find(names.RUNTIME_VERSIONS, name, namespace)
             if version is None or version["metadata"].get("deletionTimestamp"):
                 return  # its objects are owned by it: the garbage collector removes them
@@ -55,7 +54,7 @@ class VersionReconciler:
                     await self._apply(version)
                 else:
                     await self._remove(version)
-                async with self._publication_locks[namespace]:
+                async with self._publication_locks(namespace):
                     await self._publish(version)
             await self._write_status(version, valid)
 
