@@ -71,10 +71,7 @@ async def serve(args: argparse.Namespace) -> None:
     url = await emulator.start(args.host, args.port, args.secure_port)
     try:
         log = logging.getLogger("kube_emulator")
-        if emulator.secure_url:
-            log.info("serving HTTPS at %s", emulator.secure_url)
-        else:
-            log.warning("no HTTPS without the `cryptography` package: kubectl will be system:anonymous")
+        log.info("serving HTTPS at %s", emulator.secure_url)
         if args.kubeconfig_out is not None:
             path = emulator.write_kubeconfig(args.kubeconfig_out).resolve()
             log.info("kubeconfig (cluster admin) written to %s", path)

@@ -32,7 +32,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .cluster import CRD_KEY, Cluster
@@ -40,6 +40,7 @@ from .errors import ApiError
 from .resources import JsonObject, ResourceType
 from .store import ADDED, DELETED, FOREGROUND_FINALIZER, MODIFIED, ORPHAN_FINALIZER, Change, StorageKey, now_rfc3339
 from .strategies import CRD_CLEANUP_FINALIZER, NAMESPACE_FINALIZER
+from .tls import ClusterCa
 
 if TYPE_CHECKING:
     from .settings import EmulatorSettings
@@ -862,73 +863,6 @@ KUBERNETES_SERVICE = "kubernetes"
 KUBERNETES_SERVICE_NAMESPACE = "default"
 KUBERNETES_SERVICE_IP = "10.96.0.1"
 KUBERNETES_SERVICE_TARGET_PORT = 6443
-
-# Served when the `cryptography` package is missing: a self-signed ECDSA P-256 CA certificate shaped as
-# kubeadm's (CN "kubernetes"), marked O=kube-emulator, valid 2025-2035. Its private key was thrown away.
-STATIC_ROOT_CA_PEM = """-----BEGIN CERTIFICATE-----
-MIIBtTCCAVugAwIBAgIUS3gFfGo0sZDxfB00F6Zo84mLRYQwCgYIKoZIzj0EAwIw
-LTEWMBQGA1UECgwNa3ViZS1lbXVsYXRvcjETMBEGA1UEAwwKa3ViZXJuZXRlczAe
-Fw0yNTAxMDEwMDAwMDBaFw0zNTAxMDEwMDAwMDBaMC0xFjAUBgNVBAoMDWt1YmUt
-ZW11bGF0b3IxEzARBgNVBAMMCmt1YmVybmV0ZXMwWTATBgcqhkjOPQIBBggqhkjO
-PQMBBwNCAASYPiMKx0/Cnd83l5E9lHUzZraz3dmPU8GK41J6Ixc4PLGHjIW7b/u3
-9ZuIZM8KETEtGdY5+UZpfj0FIodn6ql+o1kwVzAOBgNVHQ8BAf8EBAMCAqQwDwYD
-VR0TAQH/BAUwAwEB/zAdBgNVHQ4EFgQUcUhxf1EXlpHh1RTGHpONw9+R4vUwFQYD
-VR0RBA4wDIIKa3ViZXJuZXRlczAKBggqhkjOPQQDAgNIADBFAiEA4bEqeMnRE6nW
-Kas5Urwm/88O9ZvfRaSQgPCdNiZJG08CIEwgAJxgxtOGgrXSZTjOet370eu1KpG1
-te1OvuKllE43
------END CERTIFICATE-----
-"""
-
-
-def generate_root_ca_pem() -> str:
-    """A fresh self-signed CA certificate (PEM) shaped as kubeadm's, its private key thrown away.
-
-    ECDSA P-256 rather than kubeadm's default RSA 2048, which takes ten times as long to generate. Falls
-    back to STATIC_ROOT_CA_PEM when `cryptography` (not a dependency of the emulator) is not installed.
-    """
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError:
-        return STATIC_ROOT_CA_PEM
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kube-emulator"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes"),
-        ]
-    )
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=3650))
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("kubernetes")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def _namespace_active(namespace: JsonObject) -> bool:
@@ -2299,7 +2233,7 @@ class Controllers:
         self.garbage_collector = GarbageCollector(self._ctx)
         self.namespaces = NamespaceController(self._ctx)
         # One CA per emulator, as a cluster has one (the API's, when it serves TLS); it outlives stop() and start().
-        self.root_ca_pem = root_ca_pem or generate_root_ca_pem()
+        self.root_ca_pem = root_ca_pem or ClusterCa.create().cert_pem
         self.service_accounts = ServiceAccountController(self._ctx)
         self.root_ca = RootCaPublisher(self._ctx, self.root_ca_pem)
         self.kubernetes_service = KubernetesServiceController(self._ctx)

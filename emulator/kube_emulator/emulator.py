@@ -33,7 +33,7 @@ class Emulator:
         install_bootstrap_policy(self.cluster)
         self.faults = FaultInjector()
         self._ca = ClusterCa.create()
-        self.controllers = Controllers(self.cluster, self.settings, self._ca.cert_pem if self._ca else None)
+        self.controllers = Controllers(self.cluster, self.settings, self._ca.cert_pem)
         self.server = ApiServer(
             self.cluster,
             self.identities,
@@ -50,14 +50,13 @@ class Emulator:
 
     @property
     def secure_url(self) -> str:
-        """The HTTPS URL kubeconfigs point at; '' without the `cryptography` package (see tls.py)."""
+        """The HTTPS URL kubeconfigs point at."""
         return self.server.secure_url
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, secure_port: int = 0) -> str:
         """Serve HTTP on `port` and HTTPS on `secure_port` (0: free ports); returns the HTTP URL."""
         self.controllers.start()
-        tls = self._ca.serving_context(host) if self._ca else None
-        return await self.server.start(host, port, tls, secure_port)
+        return await self.server.start(host, port, self._ca.serving_context(host), secure_port)
 
     async def stop(self) -> None:
         await self.controllers.stop()
@@ -72,13 +71,9 @@ class Emulator:
         return self.identities.add_service_account(namespace, name)
 
     def write_kubeconfig(self, path: str | os.PathLike[str], token: str | None = None) -> Path:
-        """A kubeconfig (mode 0600) for the user of `token`, the admin's by default, over HTTPS when served.
-
-        kubectl ignores a kubeconfig's credentials over plain HTTP: without TLS it is always anonymous.
-        """
-        if self.secure_url and self._ca is not None:
-            return write_kubeconfig(path, self.secure_url, token or self.admin_token, self._ca.cert_pem)
-        return write_kubeconfig(path, self.url, token or self.admin_token)
+        """A kubeconfig (mode 0600) for the user of `token`, the admin's by default, over HTTPS (kubectl ignores a
+        kubeconfig's credentials over plain HTTP)."""
+        return write_kubeconfig(path, self.secure_url, token or self.admin_token, self._ca.cert_pem)
 
     def rbac_usage(self) -> list[dict[str, str]]:
         """The RBAC rules used since start or the last reset: see :meth:`Authorizer.usage`."""

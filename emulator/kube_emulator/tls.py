@@ -2,7 +2,7 @@
 
 client-go (kubectl) sends credentials only over https: against a plain-HTTP server it drops the kubeconfig's
 token and every request is `system:anonymous`. So the emulator also serves TLS, with a certificate from a CA of
-its own, and its kubeconfigs point there. Needs the `cryptography` package; without it there is no TLS.
+its own, and its kubeconfigs point there.
 """
 
 from __future__ import annotations
@@ -14,6 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 # The names a kube-apiserver's serving certificate carries, besides the address it listens on.
 _SERVING_NAMES = (
@@ -34,15 +39,8 @@ class ClusterCa:
     _key: Any  # cryptography's private key: kept in memory only
 
     @classmethod
-    def create(cls) -> ClusterCa | None:
-        """A fresh CA; None when `cryptography` (not a dependency of the emulator) is not installed."""
-        try:
-            from cryptography import x509
-            from cryptography.hazmat.primitives import hashes, serialization
-            from cryptography.hazmat.primitives.asymmetric import ec
-            from cryptography.x509.oid import NameOID
-        except ImportError:
-            return None
+    def create(cls) -> ClusterCa:
+        """A fresh CA."""
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name(
             [
@@ -69,11 +67,6 @@ class ClusterCa:
 
     def serving_context(self, host: str) -> ssl.SSLContext:
         """A server SSL context with a new certificate, signed by this CA, for `host` and the usual API names."""
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
         key = ec.generate_private_key(ec.SECP256R1())
         ca_certificate = x509.load_pem_x509_certificate(self.cert_pem.encode())
         now = datetime.now(UTC)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -13,9 +12,7 @@ import pytest
 from kube_emulator.cluster import Cluster
 from kube_emulator.controllers import (
     NODE_NAME,
-    STATIC_ROOT_CA_PEM,
     Controllers,
-    generate_root_ca_pem,
     namespace_conditions,
     pod_template_hash,
 )
@@ -978,12 +975,6 @@ async def test_the_root_ca_is_one_certificate_per_emulator() -> None:
         assert {root_ca_configmap(first, ns)["data"]["ca.crt"] for ns in SYSTEM_NAMESPACES} == {pem}
     finally:
         await first_controllers.stop()
-
-
-def test_without_cryptography_the_root_ca_is_a_static_certificate(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert_is_a_ca_certificate(STATIC_ROOT_CA_PEM)
-    monkeypatch.setitem(sys.modules, "cryptography", None)  # makes `from cryptography import …` fail
-    assert generate_root_ca_pem() == STATIC_ROOT_CA_PEM
 
 
 async def test_a_new_namespace_gets_its_service_account_and_root_ca(make: Factory) -> None:
