@@ -108,11 +108,10 @@ def kubeconfig(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def facade_kubeconfig(request: pytest.FixtureRequest, kubeconfig: Path, tmp_path: Path) -> Path:
+def facade_kubeconfig(kubeconfig: Path, tmp_path: Path) -> Path:
     """A kubeconfig for the facade's identity, with the manifests' RBAC installed (tests/identities.py)."""
     install_rbac(kubeconfig)
-    running = None if REAL_CLUSTER_KUBECONFIG_PATH is not None else request.getfixturevalue("emulator")
-    return identity_kubeconfig(FACADE, kubeconfig, tmp_path / "facade-kubeconfig", running)
+    return identity_kubeconfig(FACADE, kubeconfig, tmp_path / "facade-kubeconfig")
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """The operator's and the facade's identities and RBAC exactly as `manifests/` installs them, for the tests.
 
 The suites run both components under these identities, so a permission missing from the manifests fails a test;
-`tests/e2e/test_least_privilege.py` fails on a permission granted there that no test needed. On the emulator the
-tokens come from the emulator; on a real cluster (K8S_MANAGER_TEST_KUBECONFIG) from `kubectl create token`.
+`tests/e2e/test_least_privilege.py` fails on a permission granted there that no test needed. Their tokens come
+from TokenRequests, on the emulator as on a real cluster (K8S_MANAGER_TEST_KUBECONFIG).
 """
 
 from __future__ import annotations
@@ -14,11 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import yaml
-from kube_emulator.kubeconfig import kubeconfig_document
-from kube_emulator.threaded import ThreadedEmulator
+
+# The `kubernetes` client is typed Optional everywhere; used untyped, as the suites use it.
+client: Any = kubernetes.client
+config: Any = kubernetes.config
 
 ROOT = Path(__file__).resolve().parents[1]
+# Long enough for the longest suite; a real cluster may cap it (the API server's --service-account-max-token-...).
+TOKEN_SECONDS = 4 * 3600
 MANIFESTS = ROOT / "manifests"
 # What the suites need of the manifests: who the components are and what they may do (not their Deployments).
 RBAC_KINDS = frozenset({"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"})
@@ -85,23 +90,21 @@ def _kubectl() -> str:
     return kubectl
 
 
-def identity_kubeconfig(
-    identity: Identity, admin_kubeconfig: Path, path: Path, emulator: ThreadedEmulator | None
-) -> Path:
-    """A kubeconfig for `identity`: the admin's cluster entry with the ServiceAccount's bearer token."""
-    if emulator is not None:
-        token = emulator.service_account_token(identity.namespace, identity.service_account)
-        return emulator.write_kubeconfig(path, token=token)
-    command = [_kubectl(), "--kubeconfig", str(admin_kubeconfig), "create", "token", identity.service_account]
-    result = subprocess.run(
-        [*command, "-n", identity.namespace, "--duration=2h"], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, f"kubectl create token failed: {result.stderr}"
-    admin = yaml.safe_load(admin_kubeconfig.read_text())
-    current = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
-    cluster = next(c for c in admin["clusters"] if c["name"] == current["cluster"])["cluster"]
-    document = kubeconfig_document(cluster["server"], result.stdout.strip())
-    document["clusters"][0]["cluster"] = cluster  # keep the cluster's CA and TLS settings  # type: ignore[index]
+def identity_kubeconfig(identity: Identity, admin_kubeconfig: Path, path: Path) -> Path:
+    """A kubeconfig for `identity`: the admin's, with the token of a TokenRequest for the ServiceAccount instead of
+    the admin's credentials (what `kubectl create token` asks for; kubectl sends it as protobuf, which the emulator
+    does not read, so the request goes through the Python client here, on the emulator and on a real cluster)."""
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(admin_kubeconfig), client_configuration=configuration)
+    with client.ApiClient(configuration) as api:
+        answer = client.CoreV1Api(api).create_namespaced_service_account_token(
+            identity.service_account, identity.namespace, {"spec": {"expirationSeconds": TOKEN_SECONDS}}
+        )
+    document = yaml.safe_load(admin_kubeconfig.read_text())
+    context = next(c for c in document["contexts"] if c["name"] == document["current-context"])["context"]
+    for user in document["users"]:
+        if user["name"] == context["user"]:
+            user["user"] = {"token": answer.status.token}
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     path.chmod(0o600)
     return path

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import datetime
 import json
 import logging
 import ssl
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 
 DEFAULT_WATCH_TIMEOUT = 1800.0
+TOKEN_REQUEST_API_VERSION = "authentication.k8s.io/v1"
+DEFAULT_TOKEN_SECONDS = 3600
+MIN_TOKEN_SECONDS = 600
 
 # Kinds whose registry sets ReturnDeletedObject: a delete answers with the object, not a Status.
 _RETURN_DELETED_OBJECT = frozenset({("", "pods"), ("", "services"), ("", "serviceaccounts")})
@@ -171,6 +175,7 @@ class ApiServer:
             subresource
             and subresource not in rtype.subresources
             and not (subresource == "finalize" and rtype.storage_key == ("", "namespaces"))
+            and not (subresource == "token" and rtype.storage_key == ("", "serviceaccounts"))
         ):
             raise _not_found_path()
         return Target(rtype, namespace, name, subresource)
@@ -193,6 +198,8 @@ class ApiServer:
                 if is_watch:
                     raise errors.method_not_allowed()
                 return self._respond(request, target.rtype, self._get(target))
+            if method == "POST" and target.subresource == "token":
+                return await self._token_request(request, target)
             if method == "PUT":
                 return await self._replace(request, target, attrs)
             if method == "PATCH":
@@ -202,6 +209,49 @@ class ApiServer:
         raise errors.method_not_allowed()
 
     # ------------------------------------------------------------------ verbs
+
+    async def _token_request(self, request: web.Request, target: Target) -> web.StreamResponse:
+        """TokenRequest (`kubectl create token`, a kubelet's projected token): a new bearer token for the
+        ServiceAccount, which must exist. No expiry is enforced: the token lasts as long as the emulator."""
+        assert target.name is not None
+        assert target.namespace is not None
+        self._get(target)  # 404 for a ServiceAccount that does not exist
+        body = await _read_object(request)
+        if body.get("kind") not in (None, "TokenRequest") or body.get("apiVersion") not in (
+            None,
+            TOKEN_REQUEST_API_VERSION,
+        ):
+            raise errors.bad_request(f"expected a TokenRequest of {TOKEN_REQUEST_API_VERSION}")
+        spec = body.get("spec") or {}
+        seconds = spec.get("expirationSeconds", DEFAULT_TOKEN_SECONDS)
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < MIN_TOKEN_SECONDS:
+            raise errors.invalid(
+                "TokenRequest",
+                "authentication.k8s.io",
+                "tokenrequests",
+                target.name,
+                [
+                    (
+                        "FieldValueInvalid",
+                        "spec.expirationSeconds",
+                        f"Invalid value: {json.dumps(seconds)}: may not specify a duration less than 10 minutes",
+                    )
+                ],
+            )
+        token = self.identities.add_service_account(target.namespace, target.name)
+        expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds)
+        answer = {
+            "kind": "TokenRequest",
+            "apiVersion": TOKEN_REQUEST_API_VERSION,
+            "metadata": {"name": target.name, "namespace": target.namespace, "creationTimestamp": None},
+            "spec": {
+                **spec,
+                "audiences": spec.get("audiences") or ["https://kubernetes.default.svc"],
+                "expirationSeconds": seconds,
+            },
+            "status": {"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        }
+        return _json_response(answer, 201)
 
     def _get(self, target: Target) -> JsonObject:
         assert target.name is not None

@@ -105,7 +105,7 @@ class System:
 
     def identity_kubeconfig(self, identity: Identity) -> Path:
         path = self.work / f"kubeconfig-{identity.service_account}"
-        return path if path.exists() else identity_kubeconfig(identity, self.kubeconfig, path, self.emulator)
+        return path if path.exists() else identity_kubeconfig(identity, self.kubeconfig, path)
 
     def kill_operator(self) -> None:
         assert self.operator is not None

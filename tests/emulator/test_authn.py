@@ -210,6 +210,52 @@ def test_service_account_token(emulator: ThreadedEmulator) -> None:
     assert get(emulator, "/api/v1/namespaces", bearer(other)).status_code == 200
 
 
+def token_request(emulator: ThreadedEmulator, as_token: str, namespace: str, name: str, **spec: Any) -> Any:
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+    url = f"{emulator.url}/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
+    return requests.post(url, json=body, headers=bearer(as_token), timeout=10)
+
+
+@pytest.mark.cluster
+def test_a_token_request_mints_a_token_of_the_service_account(kubeconfig: Path, namespace: str, tmp_path: Path) -> None:
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    with client.ApiClient(configuration) as api:
+        core = client.CoreV1Api(api)
+        core.create_namespaced_service_account(namespace, {"metadata": {"name": "operator"}})
+        request = {"spec": {"expirationSeconds": 3600}}
+        answer = core.create_namespaced_service_account_token("operator", namespace, request)
+    assert answer.status.token
+    assert answer.spec.expiration_seconds == 3600
+    assert answer.status.expiration_timestamp is not None
+
+    document = yaml.safe_load(kubeconfig.read_text())
+    context = next(c for c in document["contexts"] if c["name"] == document["current-context"])["context"]
+    user = next(u for u in document["users"] if u["name"] == context["user"])
+    user["user"] = {"token": answer.status.token}
+    account_kubeconfig = tmp_path / "account-kubeconfig"
+    account_kubeconfig.write_text(yaml.safe_dump(document))
+    as_account = client.Configuration()
+    config.load_kube_config(config_file=str(account_kubeconfig), client_configuration=as_account)
+    with client.ApiClient(as_account) as api, pytest.raises(ApiException) as denied:
+        client.CoreV1Api(api).list_namespace()
+    body = str(denied.value.body)
+    assert denied.value.status == 403
+    assert f"system:serviceaccount:{namespace}:operator" in body
+    assert answer.status.token not in body
+
+
+def test_a_token_request_needs_the_service_account_and_the_permission(emulator: ThreadedEmulator) -> None:
+    assert token_request(emulator, emulator.admin_token, "default", "nobody").status_code == 404
+    too_short = token_request(emulator, emulator.admin_token, "default", "default", expirationSeconds=60)
+    assert too_short.status_code == 422
+    assert "may not specify a duration less than 10 minutes" in too_short.json()["message"]
+    outsider = emulator.add_identity("mallory")
+    denied = token_request(emulator, outsider, "default", "default")
+    assert denied.status_code == 403
+    assert 'cannot create resource "serviceaccounts/token"' in denied.json()["message"]
+
+
 def test_control_routes_take_no_credentials(emulator: ThreadedEmulator) -> None:
     assert get(emulator, "/_emulator/faults").json() == []
     assert get(emulator, "/_emulator/rbac/usage").status_code == 200
