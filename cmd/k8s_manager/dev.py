@@ -35,7 +35,16 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from k8s_manager_api.errors import AlreadyExists, KubeError
 from k8s_manager_api.kube import KubeApi
-from k8s_manager_api.names import CUSTOM_RESOURCE_DEFINITIONS
+from k8s_manager_api.names import (
+    CLUSTER_ROLE_BINDINGS,
+    CLUSTER_ROLES,
+    CUSTOM_RESOURCE_DEFINITIONS,
+    NAMESPACES,
+    ROLE_BINDINGS,
+    ROLES,
+    SERVICE_ACCOUNTS,
+    Resource,
+)
 from k8s_manager_facade.config import parse_port, parse_seconds
 
 from .runtime_standin import run_standin_forever
@@ -65,6 +74,7 @@ class DevOptions:
     api_port: int = 0
     kubeconfig_out: Path = DEFAULT_KUBECONFIG_OUT
     crds_dir: Path | None = None
+    manifests_dir: Path | None = None
     ready_after: float = 0.5
     startup_timeout: float = 60.0
     stop_timeout: float = 10.0
@@ -78,9 +88,13 @@ class DevOptions:
 
 def default_crds_dir() -> Path:
     """crds/ of the source tree this package runs from (an editable install or a clone), else ./crds."""
+    return _project_dir("crds")
+
+
+def _project_dir(name: str) -> Path:
     project_root = Path(__file__).resolve().parents[2]
-    candidate = project_root / "crds"
-    return candidate if candidate.is_dir() else Path.cwd() / "crds"
+    candidate = project_root / name
+    return candidate if candidate.is_dir() else Path.cwd() / name
 
 
 def load_crds(crds_dir: Path) -> list[dict[str, Any]]:
@@ -142,6 +156,67 @@ async def _wait_established(api: KubeApi, name: str) -> None:
         if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
             return
         await asyncio.sleep(0.05)
+
+
+# --- The components' identities ---------------------------------------------------------------------
+
+# The ServiceAccounts manifests/ runs the two processes as.
+OPERATOR_ACCOUNT = "k8s-manager-operator"
+FACADE_ACCOUNT = "k8s-manager-facade"
+ACCESS_RESOURCES: Mapping[str, Resource] = {
+    "Namespace": NAMESPACES,
+    "ServiceAccount": SERVICE_ACCOUNTS,
+    "ClusterRole": CLUSTER_ROLES,
+    "ClusterRoleBinding": CLUSTER_ROLE_BINDINGS,
+    "Role": ROLES,
+    "RoleBinding": ROLE_BINDINGS,
+}
+
+
+def default_manifests_dir() -> Path:
+    """manifests/ of the source tree this package runs from, else ./manifests."""
+    return _project_dir("manifests")
+
+
+@dataclass(frozen=True)
+class Access:
+    """The namespace, ServiceAccounts, roles and bindings of manifests/, as `kubectl kustomize` renders them."""
+
+    namespace: str
+    objects: list[dict[str, Any]]
+
+
+def load_access(manifests_dir: Path) -> Access:
+    """manifests/namespace.yaml and manifests/rbac/: plain files, which kustomize changes only by setting the
+    kustomization's namespace on namespaced objects (a test compares the result with `kubectl kustomize`)."""
+    try:
+        namespace = yaml.safe_load((manifests_dir / "kustomization.yaml").read_text())["namespace"]
+        paths = [manifests_dir / "namespace.yaml", *sorted((manifests_dir / "rbac").glob("*.yaml"))]
+        documents = [doc for path in paths for doc in yaml.safe_load_all(path.read_text()) if doc]
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as error:
+        raise DevError(f"cannot read the RBAC of {manifests_dir}: {error}; pass --manifests DIR") from None
+    objects = [doc for doc in documents if doc.get("kind") in ACCESS_RESOURCES]
+    for obj in objects:
+        if ACCESS_RESOURCES[obj["kind"]].namespaced:
+            obj["metadata"]["namespace"] = namespace
+    return Access(namespace, objects)
+
+
+async def apply_access(api: KubeApi, access: Access) -> None:
+    """Create each object, or replace it if it exists."""
+    try:
+        for obj in access.objects:
+            resource = ACCESS_RESOURCES[obj["kind"]]
+            namespace = obj["metadata"].get("namespace")
+            try:
+                await api.create(resource, obj)
+            except AlreadyExists:
+                existing = await api.get(resource, obj["metadata"]["name"], namespace)
+                version = existing["metadata"]["resourceVersion"]
+                metadata = {**obj["metadata"], "resourceVersion": version}
+                await api.replace(resource, obj["metadata"]["name"], {**obj, "metadata": metadata}, namespace)
+    except KubeError as error:
+        raise DevError(f"cannot install the components' RBAC: {error}") from None
 
 
 # --- Children ---------------------------------------------------------------------------------------
@@ -285,6 +360,8 @@ class DevSession:
         self.standin: asyncio.Task[None] | None = None
         self.children: list[Child] = []
         self.kubeconfig = options.kubeconfig_out.expanduser().resolve()
+        self.identities: dict[str, Path] = {}  # ServiceAccount -> its kubeconfig
+        self.access_namespace = ""
         self.facade_address = f"{LOOPBACK}:{options.grpc_port}"
         self.stop_requested = asyncio.Event()
         self.force_stop = asyncio.Event()
@@ -332,6 +409,7 @@ class DevSession:
 
     async def _start_everything(self) -> None:
         crds = load_crds(self.options.crds_dir or default_crds_dir())
+        access = load_access(self.options.manifests_dir or default_manifests_dir())
         emulator, api_url = await self._start_emulator()
         emulator.write_kubeconfig(self.kubeconfig)
         log.info("Kubernetes API emulator at %s, kubeconfig %s", api_url, self.kubeconfig)
@@ -339,6 +417,16 @@ class DevSession:
         await apply_crds(self.api, crds)
         if not crds:
             log.warning("no CRDs found to install")
+        # The operator and the facade run as in a cluster: as their ServiceAccounts, with the manifests' RBAC.
+        await apply_access(self.api, access)
+        self.identities = {
+            account: emulator.write_kubeconfig(
+                self.kubeconfig.with_name(f"{account}.kubeconfig"),
+                emulator.service_account_token(access.namespace, account),
+            )
+            for account in (OPERATOR_ACCOUNT, FACADE_ACCOUNT)
+        }
+        self.access_namespace = access.namespace
         # The emulator runs no containers: a stand-in deploys each runtime's components (see runtime_standin).
         self.standin = asyncio.create_task(run_standin_forever(self.api), name="runtime-operator-standin")
         async with aiohttp.ClientSession() as session:
@@ -361,7 +449,12 @@ class DevSession:
 
     async def _spawn_children(self, liveness_url: str) -> None:
         options = self.options
-        env = child_environment(os.environ, self.kubeconfig)
+        operator_env = {
+            **child_environment(os.environ, self.identities[OPERATOR_ACCOUNT]),
+            "KRE_OPERATOR_NAMESPACE": self.access_namespace,
+            "KRE_OPERATOR_SERVICE_ACCOUNT": OPERATOR_ACCOUNT,
+        }
+        facade_env = child_environment(os.environ, self.identities[FACADE_ACCOUNT])
         verbosity = ["--verbose"] if options.verbose else ["--quiet"] if options.quiet else []
         common = ["--log-format", options.log_format, *verbosity]
         operator_args = ["operator", "--liveness", liveness_url, *common]
@@ -375,7 +468,7 @@ class DevSession:
             str(FACADE_SHUTDOWN_GRACE),
             *common,
         ]
-        for name, args in (("operator", operator_args), ("facade", facade_args)):
+        for name, args, env in (("operator", operator_args, operator_env), ("facade", facade_args, facade_env)):
             self.children.append(await spawn_child(name, args, env, options.log_format, self.stderr))
 
     async def _wait_until_ready(self, session: aiohttp.ClientSession, liveness_url: str) -> None:
@@ -458,6 +551,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--crds", type=Path, default=None, metavar="DIR", help="CRD directory (default: crds/ of the project)"
     )
     parser.add_argument(
+        "--manifests",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="whose RBAC the operator and the facade run under (default: manifests/ of the project)",
+    )
+    parser.add_argument(
         "--ready-after",
         type=_argument(parse_seconds),
         default=0.5,
@@ -486,6 +586,7 @@ def options_from_args(args: argparse.Namespace) -> DevOptions:
         api_port=args.api_port,
         kubeconfig_out=args.kubeconfig_out,
         crds_dir=args.crds,
+        manifests_dir=args.manifests,
         ready_after=args.ready_after,
         startup_timeout=args.startup_timeout,
         stop_timeout=args.stop_timeout,

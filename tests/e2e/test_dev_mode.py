@@ -336,9 +336,10 @@ def test_kubectl_drives_the_dev_mode_emulator_through_a_custom_resource_life(run
 
 
 def test_the_admin_api_path_reaches_started_in_dev_mode(running_dev):
+    """Through the operator and the facade running as the manifests' ServiceAccounts, as in a cluster."""
     from k8s_manager_facade.generated import runtime_pb2, runtime_pb2_grpc
 
-    dev, port, _ = running_dev
+    dev, port, kubeconfig = running_dev
     dev.read_until_ready()
     runtime = runtime_pb2.Runtime(
         name="Demo",
@@ -353,3 +354,31 @@ def test_the_admin_api_path_reaches_started_in_dev_mode(running_dev):
 
     assert created.message == "Runtime 'Demo' created"
     assert status.Status == "STARTED"
+    assert KUBECTL is not None
+    subject = "jsonpath={.subjects[0].namespace}/{.subjects[0].name}"
+    binding = subprocess.run(
+        [
+            KUBECTL,
+            "--kubeconfig",
+            str(kubeconfig),
+            "-n",
+            "kre-demo",
+            "get",
+            "rolebinding/k8s-manager-operator",
+            "-o",
+            subject,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert binding.stdout == "kre/k8s-manager-operator", binding.stderr  # the operator knew its identity
+    for account in ("k8s-manager-operator", "k8s-manager-facade"):  # neither may read Secrets cluster-wide
+        as_account = subprocess.run(
+            [KUBECTL, "--kubeconfig", str(kubeconfig.with_name(f"{account}.kubeconfig")), "get", "secrets", "-A"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert as_account.returncode != 0
+        assert f'User "system:serviceaccount:kre:{account}" cannot list resource "secrets"' in as_account.stderr

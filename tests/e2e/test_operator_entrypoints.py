@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.identities import OPERATOR, identity_kubeconfig, install_rbac
+
 IN_CLUSTER_VARIABLES = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBERNETES_PORT")
 
 
@@ -63,7 +65,9 @@ def read_liveness(url: str, process: subprocess.Popen[bytes], timeout: float = 3
 def test_operator_serves_liveness_and_stops_on_sigterm(command: list[str], kubeconfig: Path, tmp_path: Path):
     liveness = f"http://127.0.0.1:{free_port()}/healthz"
     env = {key: value for key, value in os.environ.items() if key not in IN_CLUSTER_VARIABLES}
-    env["KUBECONFIG"] = str(kubeconfig)
+    install_rbac(kubeconfig)  # as the manifests' operator identity, with its RBAC
+    env["KUBECONFIG"] = str(identity_kubeconfig(OPERATOR, kubeconfig, tmp_path / "operator-kubeconfig"))
+    env.update(OPERATOR.operator_environment)
     log_path = tmp_path / "operator.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import kubernetes_validate  # type: ignore[import-untyped]  # ships no type information
 import pytest
 import yaml
-from k8s_manager import cli
+from k8s_manager import cli, dev
 from k8s_manager_facade import config as facade_config
 from k8s_manager_operator import config as operator_config
 from k8s_manager_operator.operations import CLUSTER_PEERINGS
@@ -486,3 +486,19 @@ def test_kubectl_apply_k_installs_everything_in_one_step(
     assert components == ["facade", "facade", "operator", "operator"]
     for pod in pods:
         assert pod["spec"]["serviceAccountName"] in (OPERATOR, FACADE)
+
+
+def test_dev_mode_runs_the_components_under_exactly_the_rendered_rbac(rendered: list[KubeObject]) -> None:
+    """`k8s-manager dev` reads manifests/ without kustomize: it must see what kustomize renders."""
+
+    def key(obj: KubeObject) -> tuple[str, str, str]:
+        return obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+
+    access = dev.load_access(MANIFESTS)
+    expected = [obj for obj in rendered if obj["kind"] in dev.ACCESS_RESOURCES]
+
+    assert access.namespace == NAMESPACE
+    assert {dev.OPERATOR_ACCOUNT, dev.FACADE_ACCOUNT} == {
+        obj["metadata"]["name"] for obj in expected if obj["kind"] == "ServiceAccount"
+    }
+    assert sorted(access.objects, key=key) == sorted(expected, key=key)
