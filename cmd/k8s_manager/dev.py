@@ -129,7 +129,7 @@ async def apply_crds(api: KubeApi, crds: list[dict[str, Any]]) -> None:
     """
     try:
         for crd in crds:
-            await _create_or_replace_crd(api, crd)
+            await create_or_replace(api, CUSTOM_RESOURCE_DEFINITIONS, crd)
             log.info("CRD %s applied", crd["metadata"]["name"])
         for crd in crds:
             await _wait_established(api, crd["metadata"]["name"])
@@ -137,16 +137,15 @@ async def apply_crds(api: KubeApi, crds: list[dict[str, Any]]) -> None:
         raise DevError(f"cannot install the CRDs: {error}") from None
 
 
-async def _create_or_replace_crd(api: KubeApi, crd: dict[str, Any]) -> None:
-    name = crd["metadata"]["name"]
+async def create_or_replace(api: KubeApi, resource: Resource, obj: dict[str, Any]) -> None:
+    """Create `obj`, or replace the stored one with it (what `kubectl apply` of a whole object comes to)."""
+    name, namespace = obj["metadata"]["name"], obj["metadata"].get("namespace")
     try:
-        await api.create(CUSTOM_RESOURCE_DEFINITIONS, crd)
+        await api.create(resource, obj)
     except AlreadyExists:
-        existing = await api.get(CUSTOM_RESOURCE_DEFINITIONS, name)
-        version = existing["metadata"]["resourceVersion"]
-        await api.replace(
-            CUSTOM_RESOURCE_DEFINITIONS, name, {**crd, "metadata": {**crd["metadata"], "resourceVersion": version}}
-        )
+        existing = await api.get(resource, name, namespace)
+        metadata = {**obj["metadata"], "resourceVersion": existing["metadata"]["resourceVersion"]}
+        await api.replace(resource, name, {**obj, "metadata": metadata}, namespace)
 
 
 async def _wait_established(api: KubeApi, name: str) -> None:
@@ -206,15 +205,7 @@ async def apply_access(api: KubeApi, access: Access) -> None:
     """Create each object, or replace it if it exists."""
     try:
         for obj in access.objects:
-            resource = ACCESS_RESOURCES[obj["kind"]]
-            namespace = obj["metadata"].get("namespace")
-            try:
-                await api.create(resource, obj)
-            except AlreadyExists:
-                existing = await api.get(resource, obj["metadata"]["name"], namespace)
-                version = existing["metadata"]["resourceVersion"]
-                metadata = {**obj["metadata"], "resourceVersion": version}
-                await api.replace(resource, obj["metadata"]["name"], {**obj, "metadata": metadata}, namespace)
+            await create_or_replace(api, ACCESS_RESOURCES[obj["kind"]], obj)
     except KubeError as error:
         raise DevError(f"cannot install the components' RBAC: {error}") from None
 

@@ -9,7 +9,7 @@ coordinates through is created by the operator itself.
 
 from __future__ import annotations
 
-import shutil
+import copy
 import subprocess
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
@@ -25,6 +25,8 @@ from k8s_manager_operator import config as operator_config
 from k8s_manager_operator.operations import CLUSTER_PEERINGS
 from k8s_manager_operator.runtime.desired import ROLE_RULES
 from kube_emulator.threaded import ThreadedEmulator
+
+from tests.identities import rendered_manifests
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
@@ -66,14 +68,10 @@ class Kubectl(Protocol):
 # ---------------------------------------------------------------------------------------------- rendering
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def rendered() -> list[KubeObject]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.fail("kubectl is not installed: it renders the manifests (kubectl kustomize)")
-    result = subprocess.run([kubectl, "kustomize", str(MANIFESTS)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"kubectl kustomize manifests/ failed:\n{result.stderr}"
-    return [document for document in yaml.safe_load_all(result.stdout) if document is not None]
+    """A copy per test of `kubectl kustomize manifests/` (rendered once per process, tests/identities.py)."""
+    return copy.deepcopy(list(rendered_manifests()))
 
 
 def find(objects: list[KubeObject], kind: str, name: str) -> KubeObject:
