@@ -1,9 +1,13 @@
 """Shared fixtures: the cluster under test, a kubectl bound to it, and a fresh namespace in it.
 
-By default the cluster is the embedded emulator on loopback (in a background thread). With
-K8S_MANAGER_TEST_KUBECONFIG set, the tests marked `cluster` run against that real cluster instead (they use
-only `kubeconfig`, `kubectl` and `namespace`) and every other test is skipped: those need the emulator itself
-(fault injection, compaction, workload readiness control) or assert what only a fresh emulator makes true.
+By default the cluster is the embedded emulator on loopback (in a background thread). Two ways to run the suites on
+a real control plane instead, where the tests marked `cluster` run and every other test is skipped (those need the
+emulator itself: fault injection, compaction, workload readiness control, or what only a fresh emulator makes true):
+
+- `K8S_MANAGER_TEST_CLUSTER=real`: this run starts the upstream control plane of tests/cluster/ (kube-apiserver,
+  kube-controller-manager, kube-scheduler, etcd and kwok on loopback, built by tests/cluster/build) once, shared by
+  every xdist worker, and stops it at the end; its kubectl (same release) is put first on PATH;
+- `K8S_MANAGER_TEST_KUBECONFIG=PATH`: an existing cluster (its current context), such as `tests/cluster/up`'s.
 """
 
 from __future__ import annotations
@@ -33,10 +37,52 @@ from tests.identities import FACADE, identity_kubeconfig, install_rbac
 client: Any = kubernetes.client
 config: Any = kubernetes.config
 
-KUBECTL = shutil.which("kubectl")
-REAL_CLUSTER_KUBECONFIG = os.environ.get("K8S_MANAGER_TEST_KUBECONFIG", "")
-# Absolute: subprocesses started with another working directory get it through KUBECONFIG.
-REAL_CLUSTER_KUBECONFIG_PATH = Path(REAL_CLUSTER_KUBECONFIG).expanduser().resolve() if REAL_CLUSTER_KUBECONFIG else None
+CONTROL_PLANE_ENV = "K8S_MANAGER_TEST_CLUSTER"
+KUBECONFIG_ENV = "K8S_MANAGER_TEST_KUBECONFIG"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With K8S_MANAGER_TEST_CLUSTER=real, start the control plane before xdist starts its workers, which inherit
+    its kubeconfig and kubectl through the environment; `pytest_unconfigure` stops it."""
+    mode = os.environ.get(CONTROL_PLANE_ENV, "")
+    if mode not in ("", "emulator", "real"):
+        raise pytest.UsageError(f"{CONTROL_PLANE_ENV} must be 'real' or 'emulator', not {mode!r}")
+    if mode != "real" or hasattr(config, "workerinput") or os.environ.get(KUBECONFIG_ENV):
+        return
+    from tests.cluster.controlplane import ControlPlane
+
+    plane = ControlPlane.create()
+    plane.start()
+    config.stash[_CONTROL_PLANE] = plane
+    os.environ[KUBECONFIG_ENV] = str(plane.kubeconfig)
+    os.environ["PATH"] = f"{plane.bin_dir}{os.pathsep}{os.environ['PATH']}"
+    _discover_cluster()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    plane = config.stash.get(_CONTROL_PLANE, None)
+    if plane is not None:
+        plane.stop()
+
+
+_CONTROL_PLANE: pytest.StashKey[Any] = pytest.StashKey()
+KUBECTL: str | None = None
+REAL_CLUSTER_KUBECONFIG = ""
+REAL_CLUSTER_KUBECONFIG_PATH: Path | None = None
+
+
+def _discover_cluster() -> None:
+    """Read the cluster under test from the environment (again, once pytest_configure may have started one)."""
+    global KUBECTL, REAL_CLUSTER_KUBECONFIG, REAL_CLUSTER_KUBECONFIG_PATH
+    KUBECTL = shutil.which("kubectl")
+    REAL_CLUSTER_KUBECONFIG = os.environ.get(KUBECONFIG_ENV, "")
+    # Absolute: subprocesses started with another working directory get it through KUBECONFIG.
+    REAL_CLUSTER_KUBECONFIG_PATH = (
+        Path(REAL_CLUSTER_KUBECONFIG).expanduser().resolve() if REAL_CLUSTER_KUBECONFIG else None
+    )
+
+
+_discover_cluster()
 
 # Every namespace the tests make carries this label, so leftovers of an interrupted run are easy to find:
 # kubectl delete namespace -l app.kubernetes.io/created-by=k8s-manager-tests
