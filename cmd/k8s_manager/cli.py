@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev_mode = commands.add_parser(
         "dev",
         parents=[_logging_options()],
-        help="run everything on an in-memory Kubernetes API emulator",
+        help="run everything on an in-memory Kubernetes API emulator, or on a cluster (--kubeconfig)",
         description=dev.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -77,4 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except facade_config.ConfigError as error:
             parser.exit(2, f"k8s-manager facade: error: {error}\n")
         return facade_server.run(config)
-    return asyncio.run(dev.run_dev(dev.options_from_args(args)))
+    try:
+        options = dev.options_from_args(args)
+    except dev.UsageError as error:
+        parser.exit(2, f"k8s-manager dev: error: {error}\n")
+    return asyncio.run(dev.run_dev(options))

@@ -1,7 +1,10 @@
-"""`k8s-manager dev`: the whole system on loopback, without a cluster.
+"""`k8s-manager dev`: the whole system on loopback, on the embedded emulator or on a cluster of yours.
 
-It starts the Kubernetes API emulator in this process, writes a kubeconfig for it, installs the CRDs
-from crds/, then runs the operator and the facade as child processes pointed at the emulator. Once
+By default it starts the Kubernetes API emulator in this process and writes a kubeconfig for it; with
+`--kubeconfig PATH` it uses the cluster of that kubeconfig (its current context) instead, as kubebuilder's
+`make run` does, and starts no emulator. Either way it installs the CRDs from crds/ and the namespace,
+ServiceAccounts and RBAC of manifests/, then runs the operator and the facade as child processes, each as its
+ServiceAccount (a token from the TokenRequest API, in a kubeconfig written next to --kubeconfig-out). Once
 the facade answers health checks SERVING and the operator's liveness endpoint answers, it prints
 
     gRPC facade: 127.0.0.1:50051
@@ -9,14 +12,16 @@ the facade answers health checks SERVING and the operator's liveness endpoint an
     ready
 
 on stdout (logs go to stderr, the children's prefixed with their name). SIGINT/SIGTERM stops the
-children (SIGTERM, then SIGKILL after a grace period; a second signal kills at once), then the
-emulator, and exits 0. A child that dies on its own stops everything with exit code 1.
+children (SIGTERM, then SIGKILL after a grace period; a second signal kills at once), removes the
+ServiceAccounts' kubeconfigs, stops the emulator if there is one, and exits 0. A child that dies on its own
+stops everything with exit code 1. On a cluster, the CRDs and RBAC stay installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -31,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import aiohttp
 import grpc
+import kubernetes
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from k8s_manager_api.errors import AlreadyExists, KubeError
@@ -55,6 +61,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# The `kubernetes` package is untyped: only its config loader and the TokenRequest call are used.
+_kube_client: Any = kubernetes.client
+_kube_config: Any = kubernetes.config
+
 LOOPBACK = "127.0.0.1"
 DEFAULT_KUBECONFIG_OUT = Path(".k8s-manager") / "kubeconfig"
 CRD_SUFFIXES = (".yaml", ".yml", ".json")
@@ -62,20 +72,29 @@ CRD_SUFFIXES = (".yaml", ".yml", ".json")
 IN_CLUSTER_VARIABLES = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBERNETES_PORT")
 FACADE_SHUTDOWN_GRACE = 2.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+DEFAULT_API_PORT = 0
+DEFAULT_READY_AFTER = 0.5
+# Flags of the embedded emulator, refused with --kubeconfig (docs/decisions.md).
+EMULATOR_ONLY_FLAGS = {"api_port": "--api-port", "ready_after": "--ready-after"}
 
 
 class DevError(RuntimeError):
     """Development mode cannot start or continue; the message says why."""
 
 
+class UsageError(DevError):
+    """The command line asks for something that cannot be done (exit code 2)."""
+
+
 @dataclass(frozen=True)
 class DevOptions:
     grpc_port: int = 50051
-    api_port: int = 0
+    api_port: int = DEFAULT_API_PORT
     kubeconfig_out: Path = DEFAULT_KUBECONFIG_OUT
+    kubeconfig: Path | None = None  # a cluster to use instead of the emulator
     crds_dir: Path | None = None
     manifests_dir: Path | None = None
-    ready_after: float = 0.5
+    ready_after: float = DEFAULT_READY_AFTER
     startup_timeout: float = 60.0
     stop_timeout: float = 10.0
     log_format: str = "text"
@@ -208,6 +227,128 @@ async def apply_access(api: KubeApi, access: Access) -> None:
             await create_or_replace(api, ACCESS_RESOURCES[obj["kind"]], obj)
     except KubeError as error:
         raise DevError(f"cannot install the components' RBAC: {error}") from None
+
+
+# The TokenRequest's lifetime: a working day and more. The API server may grant less (its
+# --service-account-max-token-expiration); the granted expiry is logged. Tokens are not renewed.
+TOKEN_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class ClusterEntry:
+    """The cluster of a kubeconfig's current context: its name and its `cluster` map, the CA inlined."""
+
+    name: str
+    cluster: dict[str, Any]
+
+
+def cluster_of(kubeconfig: Path) -> ClusterEntry:
+    """The server, CA and TLS settings of the kubeconfig's current context, with a `certificate-authority` file
+    (relative to the kubeconfig, as kubectl reads it) turned into `certificate-authority-data`."""
+    try:
+        document = yaml.safe_load(kubeconfig.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise DevError(f"cannot read the kubeconfig {kubeconfig}: {error}") from None
+    if not isinstance(document, dict):
+        raise DevError(f"{kubeconfig} is not a kubeconfig")
+    current = document.get("current-context")
+    if not current:
+        raise DevError(f"{kubeconfig} has no current-context: select one with `kubectl config use-context`")
+    context = _named(document, "contexts", current, kubeconfig).get("context") or {}
+    cluster_name = context.get("cluster")
+    if not cluster_name:
+        raise DevError(f"{kubeconfig}: context {current!r} names no cluster")
+    cluster = dict(_named(document, "clusters", cluster_name, kubeconfig).get("cluster") or {})
+    if not cluster.get("server"):
+        raise DevError(f"{kubeconfig}: cluster {cluster_name!r} has no server")
+    ca_file = cluster.pop("certificate-authority", None)
+    if ca_file and not cluster.get("certificate-authority-data"):  # both: the data wins, as in client-go
+        path = Path(ca_file).expanduser()
+        path = path if path.is_absolute() else kubeconfig.parent / path
+        try:
+            cluster["certificate-authority-data"] = base64.b64encode(path.read_bytes()).decode()
+        except OSError as error:
+            raise DevError(
+                f"{kubeconfig}: cannot read the certificate-authority of {cluster_name!r}: {error}"
+            ) from None
+    return ClusterEntry(cluster_name, cluster)
+
+
+def _named(document: dict[str, Any], section: str, name: str, kubeconfig: Path) -> dict[str, Any]:
+    for entry in document.get(section) or []:
+        if isinstance(entry, dict) and entry.get("name") == name:
+            return entry
+    raise DevError(f"{kubeconfig}: no entry {name!r} in {section}")
+
+
+def identity_kubeconfig_document(cluster: ClusterEntry, account: str, token: str) -> dict[str, Any]:
+    """A kubeconfig for the bearer `token` of `account` on `cluster`, and nothing else of the admin's."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster.name, "cluster": cluster.cluster}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": account, "context": {"cluster": cluster.name, "user": account}}],
+        "current-context": account,
+        "preferences": {},
+    }
+
+
+def request_token(
+    admin_kubeconfig: Path, namespace: str, account: str, seconds: int = TOKEN_SECONDS
+) -> tuple[str, str]:
+    """A TokenRequest for the ServiceAccount, as the kubeconfig's user (`kubectl create token`); blocking.
+
+    Returns the token and its expiry as the API server granted it.
+    """
+    configuration = _kube_client.Configuration()
+    body = {"spec": {"expirationSeconds": seconds}}
+    try:
+        _kube_config.load_kube_config(
+            config_file=str(admin_kubeconfig), client_configuration=configuration, persist_config=False
+        )
+        with _kube_client.ApiClient(configuration) as api:
+            answer = _kube_client.CoreV1Api(api).create_namespaced_service_account_token(account, namespace, body)
+    except _kube_client.exceptions.ApiException as error:
+        raise DevError(f"cannot get a token for {namespace}/{account}: {error.status} {error.reason}") from None
+    except (OSError, _kube_config.ConfigException) as error:
+        raise DevError(f"cannot get a token for {namespace}/{account}: {error}") from None
+    return str(answer.status.token), str(answer.status.expiration_timestamp)
+
+
+def write_private(path: Path, document: dict[str, Any]) -> Path:
+    """Write the YAML document readable by its owner only (it holds a credential)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+async def write_identity(
+    admin_kubeconfig: Path, cluster: ClusterEntry, namespace: str, account: str, directory: Path
+) -> Path:
+    """`directory/ACCOUNT.kubeconfig` for the ServiceAccount: the cluster's server and CA with a token from the
+    TokenRequest API, asked for as the admin. On the emulator as on a cluster."""
+    path = directory / f"{account}.kubeconfig"
+    if path == admin_kubeconfig:
+        raise DevError(f"{path} is the kubeconfig given; pick another --kubeconfig-out directory")
+    token, expires = await asyncio.to_thread(request_token, admin_kubeconfig, namespace, account)
+    try:
+        write_private(path, identity_kubeconfig_document(cluster, account, token))
+    except OSError as error:
+        raise DevError(f"cannot write the kubeconfig of {namespace}/{account}: {error}") from None
+    log.info("token for %s/%s valid until %s; its kubeconfig is %s", namespace, account, expires, path)
+    return path
+
+
+def remove_files(paths: list[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            log.warning("cannot remove %s: %s", path, error)
 
 
 # --- Children ---------------------------------------------------------------------------------------
@@ -350,7 +491,9 @@ class DevSession:
         self.api: KubeApi | None = None
         self.standin: asyncio.Task[None] | None = None
         self.children: list[Child] = []
-        self.kubeconfig = options.kubeconfig_out.expanduser().resolve()
+        self.kubeconfig_out = options.kubeconfig_out.expanduser().resolve()
+        # The admin's kubeconfig: the one given, or the emulator's, written at --kubeconfig-out.
+        self.kubeconfig = (options.kubeconfig or options.kubeconfig_out).expanduser().resolve()
         self.identities: dict[str, Path] = {}  # ServiceAccount -> its kubeconfig
         self.access_namespace = ""
         self.facade_address = f"{LOOPBACK}:{options.grpc_port}"
@@ -401,29 +544,41 @@ class DevSession:
     async def _start_everything(self) -> None:
         crds = load_crds(self.options.crds_dir or default_crds_dir())
         access = load_access(self.options.manifests_dir or default_manifests_dir())
-        emulator, api_url = await self._start_emulator()
-        emulator.write_kubeconfig(self.kubeconfig)
-        log.info("Kubernetes API emulator at %s, kubeconfig %s", api_url, self.kubeconfig)
-        self.api = await KubeApi.connect(str(self.kubeconfig))
+        if self.options.kubeconfig is None:
+            emulator, api_url = await self._start_emulator()
+            emulator.write_kubeconfig(self.kubeconfig)
+            log.info("Kubernetes API emulator at %s, kubeconfig %s", api_url, self.kubeconfig)
+        cluster = cluster_of(self.kubeconfig)  # before anything is installed: a bad kubeconfig changes nothing
+        if self.options.kubeconfig is not None:
+            log.info(
+                "using the cluster %s at %s (kubeconfig %s)", cluster.name, cluster.cluster["server"], self.kubeconfig
+            )
+        self.api = await self._connect()
         await apply_crds(self.api, crds)
         if not crds:
             log.warning("no CRDs found to install")
         # The operator and the facade run as in a cluster: as their ServiceAccounts, with the manifests' RBAC.
         await apply_access(self.api, access)
-        self.identities = {
-            account: emulator.write_kubeconfig(
-                self.kubeconfig.with_name(f"{account}.kubeconfig"),
-                emulator.service_account_token(access.namespace, account),
+        for account in (OPERATOR_ACCOUNT, FACADE_ACCOUNT):  # one by one: a stop meanwhile removes those written
+            self.identities[account] = await write_identity(
+                self.kubeconfig, cluster, access.namespace, account, self.kubeconfig_out.parent
             )
-            for account in (OPERATOR_ACCOUNT, FACADE_ACCOUNT)
-        }
         self.access_namespace = access.namespace
-        # The emulator runs no containers: a stand-in deploys each runtime's components (see runtime_standin).
-        self.standin = asyncio.create_task(run_standin_forever(self.api), name="runtime-operator-standin")
+        if self.emulator is not None:
+            # The emulator runs no containers: a stand-in deploys each runtime's components (see runtime_standin).
+            self.standin = asyncio.create_task(run_standin_forever(self.api), name="runtime-operator-standin")
+        else:
+            log.info("no runtime operator stand-in on a cluster: Runtimes need the cluster's runtime operator")
         async with aiohttp.ClientSession() as session:
             liveness_url = f"http://{LOOPBACK}:{free_loopback_port()}/healthz"
             await self._spawn_children(liveness_url)
             await self._wait_until_ready(session, liveness_url)
+
+    async def _connect(self) -> KubeApi:
+        try:
+            return await KubeApi.connect(str(self.kubeconfig))
+        except (OSError, ValueError, yaml.YAMLError, _kube_config.ConfigException) as error:
+            raise DevError(f"cannot use the kubeconfig {self.kubeconfig}: {error}") from None
 
     async def _start_emulator(self) -> tuple[Emulator, str]:
         from kube_emulator import Emulator, EmulatorSettings  # imported here: only the dev mode needs it
@@ -480,6 +635,9 @@ class DevSession:
         if self.children:
             log.info("stopping %s", ", ".join(child.name for child in self.children))
             await stop_children(self.children, self.options.stop_timeout, self.force_stop)
+        if self.identities:  # their tokens stay valid until they expire: leave no file holding them
+            remove_files(list(self.identities.values()))
+            self.identities = {}
         if self.standin is not None:
             self.standin.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -489,6 +647,8 @@ class DevSession:
         if self.emulator is not None:
             await self.emulator.stop()
             self.emulator = None
+        elif self.api is not None:
+            log.info("the CRDs and RBAC stay installed on the cluster")
         log.info("stopped")
 
     @contextlib.contextmanager
@@ -526,17 +686,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="facade port on 127.0.0.1 (default 50051)",
     )
     parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="run against the cluster of this kubeconfig (its current context) instead of the embedded emulator; "
+        "needs cluster-admin there",
+    )
+    parser.add_argument(
         "--api-port",
         type=_argument(parse_port),
-        default=0,
-        help="Kubernetes API emulator port on 127.0.0.1 (default 0: a free port)",
+        default=None,
+        help=f"Kubernetes API emulator port on 127.0.0.1 (default {DEFAULT_API_PORT}: a free port; "
+        "not with --kubeconfig)",
     )
     parser.add_argument(
         "--kubeconfig-out",
         type=Path,
         default=DEFAULT_KUBECONFIG_OUT,
         metavar="PATH",
-        help=f"where to write the kubeconfig for kubectl (default ./{DEFAULT_KUBECONFIG_OUT})",
+        help=f"where to write the emulator's kubeconfig for kubectl; the ServiceAccounts' kubeconfigs go next to it "
+        f"(default ./{DEFAULT_KUBECONFIG_OUT})",
     )
     parser.add_argument(
         "--crds", type=Path, default=None, metavar="DIR", help="CRD directory (default: crds/ of the project)"
@@ -551,9 +721,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ready-after",
         type=_argument(parse_seconds),
-        default=0.5,
+        default=None,
         metavar="SECONDS",
-        help="simulated Deployments and pods become ready this long after they appear (default 0.5)",
+        help=f"simulated Deployments and pods become ready this long after they appear (default "
+        f"{DEFAULT_READY_AFTER:g}; not with --kubeconfig)",
     )
     parser.add_argument(
         "--startup-timeout",
@@ -572,13 +743,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> DevOptions:
+    """The options of the parsed command line; `UsageError` for emulator flags given with --kubeconfig."""
+    if args.kubeconfig is not None:
+        given = [flag for dest, flag in EMULATOR_ONLY_FLAGS.items() if getattr(args, dest) is not None]
+        if given:
+            verb, them = ("configures", "it") if len(given) == 1 else ("configure", "them")
+            raise UsageError(
+                f"{' and '.join(given)} {verb} the embedded emulator, which --kubeconfig replaces: "
+                f"drop {them}, or drop --kubeconfig"
+            )
     return DevOptions(
         grpc_port=args.grpc_port,
-        api_port=args.api_port,
+        api_port=DEFAULT_API_PORT if args.api_port is None else args.api_port,
         kubeconfig_out=args.kubeconfig_out,
+        kubeconfig=args.kubeconfig,
         crds_dir=args.crds,
         manifests_dir=args.manifests,
-        ready_after=args.ready_after,
+        ready_after=DEFAULT_READY_AFTER if args.ready_after is None else args.ready_after,
         startup_timeout=args.startup_timeout,
         stop_timeout=args.stop_timeout,
         log_format=args.log_format,

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,85 +18,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
+from .dev_process import READY_TIMEOUT, DevProcess, free_port, processes_using, start_dev, stop
+
 KUBECTL = shutil.which("kubectl")
-READY_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class DevProcess:
-    process: subprocess.Popen[str]
-    log_path: Path
-    stdout_lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
-
-    def read_until_ready(self, timeout: float = READY_TIMEOUT) -> list[str]:
-        lines: list[str] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.stdout_lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if line is None:
-                break
-            lines.append(line)
-            if line == "ready":
-                return lines
-        raise AssertionError(f"dev mode not ready; stdout {lines}; stderr:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def descendants(self) -> list[psutil.Process]:
-        return list(psutil.Process(self.process.pid).children(recursive=True))
-
-
-def processes_using(kubeconfig: Path) -> list[psutil.Process]:
-    """Processes whose KUBECONFIG is this file: the dev mode's children, if any survived."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("KUBECONFIG") == str(kubeconfig.resolve()):
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
-
-
-def start_dev(tmp_path: Path, *args: str) -> DevProcess:
-    log_path = tmp_path / "dev.log"
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "k8s_manager", "dev", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log_file,
-            text=True,
-            cwd=tmp_path,
-        )
-    dev = DevProcess(process, log_path)
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            dev.stdout_lines.put(line.rstrip("\n"))
-        dev.stdout_lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return dev
-
-
-def stop(dev: DevProcess) -> None:
-    if dev.process.poll() is None:
-        for child in dev.descendants():
-            child.kill()
-        dev.process.kill()
-        dev.process.wait(timeout=10)
+ACCOUNTS = ("k8s-manager-operator", "k8s-manager-facade")
 
 
 @pytest.fixture
@@ -145,6 +66,7 @@ def test_dev_mode_serves_grpc_and_kubectl_then_stops_cleanly(running_dev):
     _, alive = psutil.wait_procs(children, timeout=5)
     assert alive == []
     assert processes_using(kubeconfig) == []
+    assert [account for account in ACCOUNTS if kubeconfig.with_name(f"{account}.kubeconfig").exists()] == []
     assert "operator | " in dev.log()
     assert "facade | " in dev.log()
 
@@ -373,7 +295,7 @@ def test_the_admin_api_path_reaches_started_in_dev_mode(running_dev):
         timeout=30,
     )
     assert binding.stdout == "kre/k8s-manager-operator", binding.stderr  # the operator knew its identity
-    for account in ("k8s-manager-operator", "k8s-manager-facade"):  # neither may read Secrets cluster-wide
+    for account in ACCOUNTS:  # neither may read Secrets cluster-wide
         as_account = subprocess.run(
             [KUBECTL, "--kubeconfig", str(kubeconfig.with_name(f"{account}.kubeconfig")), "get", "secrets", "-A"],
             capture_output=True,

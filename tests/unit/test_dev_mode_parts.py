@@ -1,20 +1,31 @@
-"""Parts of `k8s-manager dev`: reading crds/, the children's environment and logs, stopping children."""
+"""Parts of `k8s-manager dev`: reading crds/, a cluster's kubeconfig and the flags, the children's environment and
+logs, stopping children."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+import yaml
+from k8s_manager import cli
 from k8s_manager.dev import (
     Child,
+    ClusterEntry,
     DevError,
+    DevOptions,
+    UsageError,
     child_environment,
+    cluster_of,
     default_crds_dir,
+    identity_kubeconfig_document,
     load_crds,
+    options_from_args,
     relay_line,
     stop_children,
 )
@@ -150,3 +161,140 @@ async def test_a_forced_stop_kills_without_waiting_for_the_grace_period():
 
     assert stubborn.exit_description == "killed by SIGKILL"
     assert time.monotonic() - started < 5
+
+
+def kubeconfig_with(tmp_path: Path, cluster: Mapping[str, object]) -> Path:
+    """A kind-like kubeconfig (client certificates) whose current context is on `cluster`."""
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "other", "cluster": {"server": "https://10.9.9.9"}},
+            {"name": "kind-a", "cluster": cluster},
+        ],
+        "users": [{"name": "kind-a", "user": {"client-certificate-data": "Q0VSVA==", "client-key-data": "S0VZ"}}],
+        "contexts": [
+            {"name": "other", "context": {"cluster": "other", "user": "kind-a"}},
+            {"name": "kind-a", "context": {"cluster": "kind-a", "user": "kind-a", "namespace": "mine"}},
+        ],
+        "current-context": "kind-a",
+    }
+    path = tmp_path / "config" / "kubeconfig"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_the_cluster_is_the_current_contexts_with_its_ca_file_inlined(tmp_path: Path):
+    (tmp_path / "config" / "pki").mkdir(parents=True)
+    (tmp_path / "config" / "pki" / "ca.crt").write_bytes(b"-----BEGIN CERTIFICATE-----\n")
+    settings = {"tls-server-name": "kubernetes", "proxy-url": "http://proxy:3128"}
+    kubeconfig = kubeconfig_with(
+        tmp_path, {"server": "https://127.0.0.1:6443", "certificate-authority": "pki/ca.crt", **settings}
+    )
+
+    entry = cluster_of(kubeconfig)
+
+    assert entry == ClusterEntry(
+        "kind-a",
+        {
+            "server": "https://127.0.0.1:6443",
+            **settings,
+            "certificate-authority-data": base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode(),
+        },
+    )
+
+
+def test_an_absolute_ca_file_is_read_where_it_is(tmp_path: Path):
+    (tmp_path / "ca.pem").write_bytes(b"CA")
+    kubeconfig = kubeconfig_with(tmp_path, {"server": "https://k", "certificate-authority": str(tmp_path / "ca.pem")})
+
+    assert cluster_of(kubeconfig).cluster == {"server": "https://k", "certificate-authority-data": "Q0E="}
+
+
+def test_ca_data_wins_over_a_ca_file_as_in_client_go(tmp_path: Path):
+    cluster = {"server": "https://k", "certificate-authority-data": "REFUQQ==", "certificate-authority": "missing.pem"}
+
+    assert cluster_of(kubeconfig_with(tmp_path, cluster)).cluster == {
+        "server": "https://k",
+        "certificate-authority-data": "REFUQQ==",
+    }
+
+
+def test_the_identity_kubeconfig_keeps_the_cluster_and_only_the_token(tmp_path: Path):
+    entry = ClusterEntry("kind-a", {"server": "https://127.0.0.1:6443", "certificate-authority-data": "Q0E="})
+
+    document = identity_kubeconfig_document(entry, "k8s-manager-facade", "the-token")
+
+    assert document["clusters"] == [{"name": "kind-a", "cluster": entry.cluster}]
+    assert document["users"] == [{"name": "k8s-manager-facade", "user": {"token": "the-token"}}]
+    assert document["contexts"] == [
+        {"name": "k8s-manager-facade", "context": {"cluster": "kind-a", "user": "k8s-manager-facade"}}
+    ]
+    assert document["current-context"] == "k8s-manager-facade"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"current-context": ""}, "has no current-context"),
+        ({"current-context": "gone"}, "no entry 'gone' in contexts"),
+        (
+            {"contexts": [{"name": "kind-a", "context": {"cluster": "gone", "user": "kind-a"}}]},
+            "no entry 'gone' in clusters",
+        ),
+        (
+            {"clusters": [{"name": "kind-a", "cluster": {"certificate-authority-data": "Q0E="}}]},
+            "'kind-a' has no server",
+        ),
+        (
+            {"clusters": [{"name": "kind-a", "cluster": {"server": "https://k", "certificate-authority": "no.pem"}}]},
+            "cannot read the certificate-authority of 'kind-a'",
+        ),
+    ],
+)
+def test_a_kubeconfig_that_names_no_usable_cluster_is_an_error(tmp_path: Path, change: dict[str, object], message: str):
+    kubeconfig = kubeconfig_with(tmp_path, {"server": "https://k"})
+    kubeconfig.write_text(yaml.safe_dump({**yaml.safe_load(kubeconfig.read_text()), **change}))
+
+    with pytest.raises(DevError, match=message):
+        cluster_of(kubeconfig)
+
+
+@pytest.mark.parametrize("text", ["", "- a list\n", "kind: [unclosed\n"])
+def test_a_file_that_is_no_kubeconfig_is_an_error(tmp_path: Path, text: str):
+    (tmp_path / "kubeconfig").write_text(text)
+
+    with pytest.raises(DevError, match="kubeconfig"):
+        cluster_of(tmp_path / "kubeconfig")
+
+
+def dev_args(*argv: str) -> DevOptions:
+    return options_from_args(cli.build_parser().parse_args(["dev", *argv]))
+
+
+def test_the_emulator_flags_apply_without_a_kubeconfig():
+    assert dev_args("--api-port", "6443", "--ready-after", "2") == DevOptions(api_port=6443, ready_after=2.0)
+    assert dev_args("--kubeconfig", "kc") == DevOptions(kubeconfig=Path("kc"))
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--api-port", "0"], "--api-port configures"),  # given explicitly, even with the default value
+        (["--ready-after", "0.5"], "--ready-after configures"),
+        (["--api-port", "6443", "--ready-after", "1"], "--api-port and --ready-after configure"),
+    ],
+)
+def test_the_emulator_flags_are_refused_with_a_kubeconfig(
+    flags: list[str], named: str, capsys: pytest.CaptureFixture[str]
+):
+    with pytest.raises(UsageError, match=named):
+        dev_args("--kubeconfig", "kc", *flags)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["dev", "--kubeconfig", "kc", *flags])
+
+    assert exited.value.code == 2
+    assert (
+        f"k8s-manager dev: error: {named} the embedded emulator, which --kubeconfig replaces" in capsys.readouterr().err
+    )
