@@ -696,3 +696,50 @@ def _exists(read: Callable[..., Any], *args: str) -> bool:
             return False
         raise
     return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`tests/cluster/up`: the control plane in the foreground until SIGTERM or Ctrl-C."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="tests/cluster/up",
+        description="Start the suites' real control plane on loopback; stop it with SIGTERM or Ctrl-C.",
+    )
+    parser.add_argument("--kubeconfig-out", type=Path, required=True, help="where to write the admin kubeconfig")
+    parser.add_argument("--nodes", type=int, default=3, help="fake kwok Nodes (default 3)")
+    parser.add_argument("--workdir", type=Path, help="keep state and logs here (default: a temporary folder, removed)")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds for each start-up step (default 180)")
+    args = parser.parse_args(argv)
+    if args.nodes < 1:
+        parser.error("--nodes must be at least 1")
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    try:
+        plane = ControlPlane.create(nodes=args.nodes, workdir=args.workdir, quiet=False)
+        plane.start(timeout=args.timeout)
+    except ControlPlaneError as error:
+        print(f"tests/cluster/up: {error}", file=sys.stderr)
+        return 1
+    try:
+        args.kubeconfig_out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(plane.kubeconfig, args.kubeconfig_out)
+        args.kubeconfig_out.chmod(0o600)
+        print(f"kubectl: {plane.kubectl}", flush=True)
+        print(f"logs: {plane.workdir / 'logs'}", flush=True)
+        print(f"kubeconfig: {args.kubeconfig_out}", flush=True)
+        print("ready", flush=True)
+        while not stop.wait(1.0):
+            dead = [name for name, component in plane.components.items() if not component.alive()]
+            if dead:
+                print(f"tests/cluster/up: {', '.join(dead)} exited; stopping the rest", file=sys.stderr)
+                for name in dead:
+                    print(f"{name}'s log ends:\n{plane.components[name].log_tail()}", file=sys.stderr)
+                return 1
+    finally:
+        plane.stop()
+        args.kubeconfig_out.unlink(missing_ok=True)
+    return 0
