@@ -49,10 +49,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"{CONTROL_PLANE_ENV} must be 'real' or 'emulator', not {mode!r}")
     if mode != "real" or hasattr(config, "workerinput") or os.environ.get(KUBECONFIG_ENV):
         return
-    from tests.cluster.controlplane import ControlPlane
+    from tests.cluster.controlplane import ControlPlane, ControlPlaneError
 
-    plane = ControlPlane.create()
-    plane.start()
+    try:
+        plane = ControlPlane.create()
+        plane.start()
+    except ControlPlaneError as error:
+        raise pytest.UsageError(f"{CONTROL_PLANE_ENV}=real: the control plane did not start: {error}") from None
     config.stash[_CONTROL_PLANE] = plane
     os.environ[KUBECONFIG_ENV] = str(plane.kubeconfig)
     os.environ["PATH"] = f"{plane.bin_dir}{os.pathsep}{os.environ['PATH']}"
