@@ -3,9 +3,16 @@
 The operator and the facade run under their identities and RBAC from `manifests/` (tests/identities.py); the
 tests' own kubectl is the cluster admin.
 
-Against the emulator by default (with the runtime operator stand-in deploying the runtime components), or
-against a real cluster when K8S_MANAGER_TEST_KUBECONFIG is set (then the cluster's runtime operator must
-deploy the components for RuntimeStatus to reach STARTED).
+Against the emulator by default, or against a real cluster when K8S_MANAGER_TEST_KUBECONFIG is set. On both, the
+runtime operator stand-in (cmd/k8s_manager/runtime_standin.py) deploys the runtime components (MongoDB, NATS,
+Minio) that the real runtime operator will deploy once it exists (upcoming work): their Deployments' pods become
+Running and Ready without running a container, by the emulator's controllers or by kwok's fake Nodes (the suites'
+control plane, tests/cluster/). Unlike `k8s-manager dev --kubeconfig`, which never runs the stand-in on a cluster,
+the tests do, so that a Runtime gets to Ready there too.
+
+On a real cluster the tests take turns (tests/e2e/conftest.py) and each leaves the cluster as it found it: the
+Runtimes it made are deleted when it ends (kopf's finalizer dropped first, for no operator runs by then), which
+takes their namespaces and everything in them along, and so is the peering object if it was not there before.
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ import socket
 import string
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +39,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from k8s_manager.runtime_standin import run_standin_forever
 from k8s_manager_api.kube import KubeApi
+from k8s_manager_api.names import DEPLOYMENTS, Resource
 from kube_emulator.threaded import ThreadedEmulator
 
 from tests.identities import FACADE, OPERATOR, Identity, identity_kubeconfig, install_rbac
@@ -38,7 +47,26 @@ from tests.identities import FACADE, OPERATOR, Identity, identity_kubeconfig, in
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
 IN_CLUSTER_VARIABLES = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBERNETES_PORT")
+# The ClusterKopfPeering of the manifests' operator (`--peering=k8s-manager`), which the suites' peered runs share.
+PEERING = "k8s-manager"
 T = TypeVar("T")
+
+
+# A node label no Node has: a pod selecting it stays Pending (Unschedulable), as one waiting for a slow volume does.
+HELD_NODE_SELECTOR = {"k8s-manager-tests.invalid/held": "true"}
+
+
+def real_cluster() -> bool:
+    """Whether the suites run against a real cluster (K8S_MANAGER_TEST_KUBECONFIG) rather than the emulator."""
+    return bool(os.environ.get("K8S_MANAGER_TEST_KUBECONFIG"))
+
+
+def emulator_or_none(request: Any) -> ThreadedEmulator | None:
+    """The test's emulator (the `emulator` fixture), or None on a real cluster."""
+    if real_cluster():
+        return None
+    emulator: ThreadedEmulator = request.getfixturevalue("emulator")
+    return emulator
 
 
 def free_port() -> int:
@@ -59,6 +87,38 @@ def eventually(check: Callable[[], T | None], what: str, timeout: float = 60.0, 
         time.sleep(interval)
 
 
+class StandinApi(KubeApi):
+    """The stand-in's client: the component Deployments named in `held` get pods that cannot be scheduled."""
+
+    held: set[tuple[str, str]]
+
+    async def create(self, res: Resource, body: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        if res == DEPLOYMENTS and (namespace, body["metadata"]["name"]) in self.held:
+            body = json.loads(json.dumps(body))
+            body["spec"]["template"]["spec"]["nodeSelector"] = dict(HELD_NODE_SELECTOR)
+        return await super().create(res, body, namespace)
+
+
+class BackgroundLoop:
+    """An asyncio event loop in a thread of its own, for what the tests run alongside the processes."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, make: Callable[[], Awaitable[T]], timeout: float = 60.0) -> T:
+        async def run() -> T:
+            return await make()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
 @dataclass
 class System:
     kubeconfig: Path
@@ -68,11 +128,21 @@ class System:
     grpc_address: str = ""
     operator: subprocess.Popen[bytes] | None = None
     facade: subprocess.Popen[bytes] | None = None
+    _standin_loop: BackgroundLoop | None = None
     _standin_task: asyncio.Task[None] | None = None
-    _standin_api: KubeApi | None = None
+    _standin_api: StandinApi | None = None
+    # Components (namespace, Deployment) whose pods the stand-in keeps unschedulable on a real cluster.
+    held: set[tuple[str, str]] = field(default_factory=set)
     logs: dict[str, Path] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     operator_args: tuple[str, ...] = ()
+    # What a real cluster held before the test (left alone afterwards): Runtimes, and whether the peering object was.
+    runtimes_before: frozenset[str] = frozenset()
+    peering_before: bool = False
+
+    @property
+    def real_cluster(self) -> bool:
+        return self.emulator is None
 
     # ------------------------------------------------------------------ kubectl
 
@@ -145,16 +215,17 @@ class System:
     # ------------------------------------------------------------------ the runtime operator stand-in
 
     def start_standin(self) -> None:
-        emulator = self.emulator
-        if emulator is None:
-            return  # a real cluster runs the real runtime operator
+        """Run the stand-in (as the cluster admin) in a thread of its own until `stop`."""
+        loop = self._standin_loop = BackgroundLoop("runtime-operator-standin")
 
         async def boot() -> None:
-            self._standin_api = await KubeApi.connect(str(self.kubeconfig))
-            loop = asyncio.get_running_loop()
-            self._standin_task = loop.create_task(run_standin_forever(self._standin_api))
+            api = await StandinApi.connect(str(self.kubeconfig))
+            assert isinstance(api, StandinApi)
+            api.held = self.held
+            self._standin_api = api
+            self._standin_task = asyncio.get_running_loop().create_task(run_standin_forever(api))
 
-        emulator.call(boot)
+        loop.call(boot)
 
     def stop(self) -> None:
         for process in self.processes:
@@ -165,8 +236,8 @@ class System:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(timeout=10)
-        if self.emulator is not None and self._standin_api is not None:
-            api = self._standin_api
+        loop = self._standin_loop
+        if loop is not None:
 
             async def shutdown() -> None:
                 task = self._standin_task
@@ -174,9 +245,62 @@ class System:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-                await api.close()
+                if self._standin_api is not None:
+                    await self._standin_api.close()
 
-            self.emulator.call(shutdown)
+            try:
+                loop.call(shutdown)
+            finally:
+                loop.close()
+                self._standin_loop = None
+
+    def hold_component(self, namespace: str, name: str) -> None:
+        """Keep a runtime component's pod from becoming Ready, as a slow volume would, until `release_component`.
+
+        Before the component is deployed. On the emulator through its workload control; on a real cluster the
+        stand-in deploys it with a node selector no Node matches, so that its pod stays Pending.
+        """
+        emulator = self.emulator
+        if emulator is not None:
+            emulator.run_sync(lambda: emulator.emulator.controllers.set_workload_ready(namespace, name, False))
+        else:
+            self.held.add((namespace, name))
+
+    def release_component(self, namespace: str, name: str) -> None:
+        emulator = self.emulator
+        if emulator is not None:
+            emulator.run_sync(lambda: emulator.emulator.controllers.set_workload_ready(namespace, name, True))
+        else:
+            self.held.discard((namespace, name))
+            unhold = '[{"op": "remove", "path": "/spec/template/spec/nodeSelector"}]'
+            self.kubectl("patch", "deployment", name, "-n", namespace, "--type=json", "-p", unhold)
+
+    # ------------------------------------------------------------------ a shared real cluster
+
+    def runtime_names(self) -> frozenset[str]:
+        return frozenset(item["metadata"]["name"] for item in self.get("runtimes")["items"])
+
+    def remember_the_cluster(self) -> None:
+        self.runtimes_before = self.runtime_names()
+        self.peering_before = self.get("clusterkopfpeering", PEERING) is not None
+
+    def clean_up(self) -> None:
+        """Delete what the test made on a real cluster, once its processes are stopped.
+
+        Runtimes and their versions carry kopf's finalizer, which no operator removes any more: it is dropped, then
+        the Runtimes deleted; their namespaces (and everything in them) go with them, as the operator's objects are
+        owned by their Runtime. Not awaited: the next test uses names of its own.
+        """
+        drop = '{"metadata":{"finalizers":null}}'
+        for name in sorted(self.runtime_names() - self.runtimes_before):
+            versions = self.get("runtimeversions", "-n", name)
+            for version in versions["items"] if versions else []:
+                held = ["runtimeversion", version["metadata"]["name"], "-n", name]
+                self.kubectl("patch", *held, "--type=merge", "-p", drop, check=False)
+            self.kubectl("patch", "runtime", name, "--type=merge", "-p", drop, check=False)
+            self.kubectl("delete", "runtime", name, "--ignore-not-found", "--wait=false", check=False)
+        if not self.peering_before:
+            self.kubectl("delete", "clusterkopfpeering", PEERING, "--ignore-not-found", "--wait=false", check=False)
 
 
 @contextlib.contextmanager
@@ -198,6 +322,8 @@ def running_system(
     crds = [f"crd/{crd_file.stem}" for crd_file in crd_files]  # files are named after their CRD
     system.kubectl("wait", "--for=condition=Established", *crds, "--timeout=60s")
     install_rbac(kubeconfig)
+    if system.real_cluster:
+        system.remember_the_cluster()
     try:
         system.start_standin()
         system.start_operator()
@@ -206,6 +332,8 @@ def running_system(
         yield system
     finally:
         system.stop()
+        if system.real_cluster:
+            system.clean_up()
 
 
 ALPHABET = string.ascii_letters + string.digits

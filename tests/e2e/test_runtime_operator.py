@@ -1,8 +1,9 @@
-"""The Runtime operator end to end: real operator process, kubectl, the emulator (or a real cluster).
+"""The Runtime operator end to end: real operator process, kubectl, the emulator or a real cluster.
 
 What a user of `kubectl apply` sees: the objects of docs/runtime.md with their names, labels, owners and
 security settings; credentials only in the Secret; Ready once the runtime operator and the components are
-ready; drift corrected; deletion removing everything; faults and a SIGKILL'd operator converging.
+ready (the components deployed by the stand-in, tests/e2e/system.py, until the runtime operator exists); drift
+corrected; deletion removing everything; a SIGKILL'd operator converging, and on the emulator API faults too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from kube_emulator.threaded import ThreadedEmulator
 
 from .system import (
     System,
+    emulator_or_none,
     eventually,
     expected_objects,
     owned_objects,
@@ -34,17 +36,12 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture
 def system(tmp_path: Path, request: pytest.FixtureRequest, kubeconfig: Path) -> Iterator[System]:
-    emulator: ThreadedEmulator | None = None
-    if "emulator" in request.fixturenames or not _real_cluster():
-        emulator = request.getfixturevalue("emulator")
-    with running_system(tmp_path, emulator, kubeconfig, facade=False) as running:
+    with running_system(tmp_path, emulator_or_none(request), kubeconfig, facade=False) as running:
         yield running
 
 
-def _real_cluster() -> bool:
-    import os
-
-    return bool(os.environ.get("K8S_MANAGER_TEST_KUBECONFIG"))
+def new_credentials() -> dict[str, str]:
+    return {"password": random_credential(), "sharedKey": random_credential(), "secretKey": random_credential()}
 
 
 @pytest.mark.cluster
@@ -162,6 +159,22 @@ def test_an_invalid_runtime_is_a_terminal_failure_that_names_the_field(
     assert "spec.minio.credentials" in condition["message"]
     assert "s3cr3tk3y" not in json.dumps(failed)
     assert system.get("namespace", "kre-both") is None  # nothing half-made
+
+
+@pytest.mark.cluster
+def test_an_operator_killed_mid_reconcile_is_resumed_by_the_next_without_duplicates(system: System) -> None:
+    name = unique_name()
+    system.kubectl("apply", "-f", "-", stdin=runtime_manifest(name, new_credentials()))
+
+    # SIGKILL as soon as it has started working on the runtime (nothing to let it finish), then start another.
+    eventually(lambda: system.get("namespace", name), "the operator to start on the runtime", timeout=60)
+    system.kill_operator()
+    system.start_operator()
+
+    eventually(lambda: ready(system, name), f"runtime {name} Ready after a SIGKILL", timeout=120)
+    assert owned_objects(system, name) == expected_objects(name)
+    replica_sets = system.get("replicasets", "-n", name, "-l", "name=kre-operator")["items"]
+    assert len(replica_sets) == 1
 
 
 def test_api_faults_and_a_killed_operator_converge_without_duplicates(

@@ -1,4 +1,8 @@
-"""The Admin API's path end to end: gRPC Create and RuntimeStatus through the real facade and operator processes."""
+"""The Admin API's path end to end: gRPC Create and RuntimeStatus through the real facade and operator processes.
+
+On the emulator or a real cluster; there, until the runtime operator exists, the stand-in of tests/e2e/system.py
+deploys the runtime components.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,17 @@ from typing import Any
 import grpc
 import pytest
 from k8s_manager_facade.generated import runtime_pb2, runtime_pb2_grpc, version_pb2, version_pb2_grpc
-from kube_emulator.threaded import ThreadedEmulator
 
-from .system import System, eventually, expected_objects, owned_objects, random_credential, running_system, unique_name
+from .system import (
+    System,
+    emulator_or_none,
+    eventually,
+    expected_objects,
+    owned_objects,
+    random_credential,
+    running_system,
+    unique_name,
+)
 
 # Whole-system tests: processes start, reconcile and converge; on a loaded 2-core CI machine that takes time.
 pytestmark = pytest.mark.timeout(300)
@@ -22,8 +34,8 @@ VersionStub: Any = version_pb2_grpc.VersionServiceStub
 
 
 @pytest.fixture
-def system(tmp_path: Path, emulator: ThreadedEmulator, kubeconfig: Path) -> Iterator[System]:
-    with running_system(tmp_path, emulator, kubeconfig, facade=True) as running:
+def system(tmp_path: Path, request: pytest.FixtureRequest, kubeconfig: Path) -> Iterator[System]:
+    with running_system(tmp_path, emulator_or_none(request), kubeconfig, facade=True) as running:
         yield running
 
 
@@ -41,14 +53,13 @@ def admin_api_create(name: str) -> tuple[runtime_pb2.Request, dict[str, str]]:
     return runtime_pb2.Request(runtime=runtime), credentials
 
 
-def test_grpc_create_then_runtime_status_started_only_once_the_components_are_ready(
-    system: System, emulator: ThreadedEmulator
-) -> None:
+@pytest.mark.cluster
+def test_grpc_create_then_runtime_status_started_only_once_the_components_are_ready(system: System) -> None:
     name = unique_name().removeprefix("kre-").capitalize()
     namespace = f"kre-{name.lower()}"
     request, credentials = admin_api_create(name)
     # Hold Minio back, as a slow volume would: the runtime must not be reported STARTED before it is ready.
-    emulator.run_sync(lambda: emulator.emulator.controllers.set_workload_ready(namespace, "kre-minio", False))
+    system.hold_component(namespace, "kre-minio")
 
     with grpc.insecure_channel(system.grpc_address) as channel:
         stub = RuntimeStub(channel)
@@ -61,7 +72,7 @@ def test_grpc_create_then_runtime_status_started_only_once_the_components_are_re
             stub.RuntimeStatus(runtime_pb2.Request(runtime=runtime_pb2.Runtime(namespace=namespace)), timeout=3)
         assert early.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
-        emulator.run_sync(lambda: emulator.emulator.controllers.set_workload_ready(namespace, "kre-minio", True))
+        system.release_component(namespace, "kre-minio")
         status = stub.RuntimeStatus(runtime_pb2.Request(runtime=runtime_pb2.Runtime(namespace=namespace)), timeout=60)
         assert status.Status == "STARTED"
 
@@ -80,6 +91,7 @@ def test_grpc_create_then_runtime_status_started_only_once_the_components_are_re
         assert value not in visible
 
 
+@pytest.mark.cluster
 def test_runtime_status_of_an_unknown_runtime_is_not_found(system: System) -> None:
     with grpc.insecure_channel(system.grpc_address) as channel, pytest.raises(grpc.RpcError) as missing:
         RuntimeStub(channel).RuntimeStatus(
@@ -121,15 +133,17 @@ def greeter_version(name: str, namespace: str) -> version_pb2.Request:
     return version_pb2.Request(version=version)
 
 
+@pytest.mark.cluster
 def test_the_admin_api_drives_versions_through_their_lifecycle(system: System) -> None:
     drive_versions_through_their_lifecycle(system)
 
 
-def drive_versions_through_their_lifecycle(system: System) -> None:
-    """Runtime kre-greeter, then its versions through Start (with the operator killed), Publish, UpdateConfig,
-    Stop and Unpublish as the Admin API calls them, checking each step."""
-    request, _ = admin_api_create("Greeter")
-    namespace = "kre-greeter"
+def drive_versions_through_their_lifecycle(system: System) -> str:
+    """A runtime kre-greeter-<random>, then its versions through Start (with the operator killed), Publish,
+    UpdateConfig, Stop and Unpublish as the Admin API calls them, checking each step; returns its namespace."""
+    name = "Greeter-" + unique_name().removeprefix("kre-")
+    request, _ = admin_api_create(name)
+    namespace = f"kre-{name.lower()}"
     with grpc.insecure_channel(system.grpc_address) as channel:
         runtimes, versions = RuntimeStub(channel), VersionStub(channel)
         runtimes.Create(request, timeout=20)
@@ -171,3 +185,4 @@ def drive_versions_through_their_lifecycle(system: System) -> None:
             "Version 'greeter-v2' unpublished"
         )
         assert system.get("service", "active-entrypoint", "-n", namespace) is None
+    return namespace
