@@ -1,5 +1,7 @@
 """manifests/, as `kubectl kustomize manifests/` renders it: valid objects, restricted pods, least-privilege RBAC,
-command lines and settings the processes accept; then `kubectl apply -k manifests/` on the emulator.
+command lines and settings the processes accept; then `kubectl apply -k manifests/` on a fresh emulator, and
+(marked `cluster`) `--dry-run=server` then for real on the cluster under test: the emulator, or a real
+kube-apiserver with kwok Nodes (K8S_MANAGER_TEST_CLUSTER=real), where Pod Security admission judges the pods.
 
 Every object is validated with kubernetes-validate (Kubernetes 1.32's schemas, strict: unknown fields fail). None
 is a custom object: the CRDs come with the rest, and kubectl maps every object to its resource before it applies
@@ -26,7 +28,7 @@ from k8s_manager_operator.operations import CLUSTER_PEERINGS
 from k8s_manager_operator.runtime.desired import ROLE_RULES
 from kube_emulator.threaded import ThreadedEmulator
 
-from tests.identities import rendered_manifests
+from tests.identities import RBAC_KINDS, install_rbac, rendered_manifests
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
@@ -500,3 +502,130 @@ def test_dev_mode_runs_the_components_under_exactly_the_rendered_rbac(rendered: 
         obj["metadata"]["name"] for obj in expected if obj["kind"] == "ServiceAccount"
     }
     assert sorted(access.objects, key=key) == sorted(expected, key=key)
+
+
+# What only the cluster test below installs, and so deletes again: the rest of manifests/ (the namespace, the
+# ServiceAccounts and roles, the CRDs) is what tests/identities.install_rbac and the CRD installs of other tests,
+# possibly running at the same time on the same cluster, put there too, and stays (docs/decisions.md).
+WORKLOADS = (
+    ("Deployment", OPERATOR),
+    ("Deployment", FACADE),
+    ("Service", FACADE),
+    ("PodDisruptionBudget", FACADE),
+)
+DRY_RUN = " (server dry run)"
+
+
+def reference(obj: KubeObject) -> str:
+    """How kubectl names an object in its output: `deployment.apps/NAME`, `service/NAME`."""
+    group = obj["apiVersion"].rpartition("/")[0]
+    kind = obj["kind"].lower()
+    return f"{kind}.{group}/{obj['metadata']['name']}" if group else f"{kind}/{obj['metadata']['name']}"
+
+
+def outcomes(output: str, suffix: str = "") -> dict[str, str]:
+    """kubectl apply's lines (`REF VERB[suffix]`), as {REF: VERB}; every line must have the suffix."""
+    found: dict[str, str] = {}
+    for line in output.splitlines():
+        assert line.endswith(suffix), line
+        ref, _, verb = line.removesuffix(suffix).partition(" ")
+        assert ref not in found, line
+        found[ref] = verb
+    return found
+
+
+def delete_workloads(kubectl: Kubectl) -> None:
+    refs = [f"{kind.lower()}/{name}" for kind, name in WORKLOADS]
+    kubectl.run("delete", "-n", NAMESPACE, *refs, "--ignore-not-found", "--wait=true", "--timeout=60s", timeout=90)
+    kubectl.run(
+        "wait",
+        "--for=delete",
+        "pod",
+        "-n",
+        NAMESPACE,
+        f"-l=app.kubernetes.io/part-of={PART_OF}",
+        "--timeout=60s",
+        timeout=90,
+    )
+
+
+@pytest.fixture
+def workloads_removed(kubectl: Kubectl, kubeconfig: Path) -> Iterator[None]:
+    """The namespace `kre` and the RBAC as every test installs them, without this test's workloads (left by an
+    interrupted run on a cluster that outlived it) before, and without them again after."""
+    install_rbac(kubeconfig)
+    delete_workloads(kubectl)
+    try:
+        yield
+    finally:
+        delete_workloads(kubectl)
+
+
+@pytest.mark.cluster
+@pytest.mark.usefixtures("workloads_removed")
+def test_kubectl_apply_k_dry_run_then_for_real_on_the_cluster_under_test(
+    kubectl: Kubectl, rendered: list[KubeObject]
+) -> None:
+    """`kubectl apply -k manifests/ --dry-run=server` passes every object through the API server's validation and
+    admission and stores none; the real apply installs them, and both Deployments' pods are admitted into `kre`
+    (Pod Security `restricted` enforced; on a real cluster kwok's Nodes make them Running and Ready, no container
+    runs) and become Available.
+
+    The namespace `kre` exists already (tests/identities.install_rbac): a server-side dry run creates nothing,
+    so on an empty cluster the namespaced objects fail with `namespaces "kre" not found` (docs/install.md)."""
+    own = [find(rendered, kind, name) for kind, name in WORKLOADS]
+    own_refs = [reference(obj) for obj in own]
+    shared = [obj for obj in rendered if obj not in own]
+    assert {obj["kind"] for obj in shared} <= RBAC_KINDS | {"CustomResourceDefinition"}
+    applied_verbs = {"created", "configured", "unchanged"}
+
+    dry_run = kubectl.run("apply", "-k", str(MANIFESTS), "--dry-run=server")
+    after_dry_run = kubectl.run("get", "-n", NAMESPACE, *own_refs, "--ignore-not-found")
+    applied = kubectl.run("apply", "-k", str(MANIFESTS))
+    workloads = [f"deployment/{OPERATOR}", f"deployment/{FACADE}"]
+    kubectl.run("wait", "--for=condition=Available", "-n", NAMESPACE, *workloads, "--timeout=90s", timeout=120)
+    installed = kubectl.json("get", "-k", str(MANIFESTS))["items"]
+    pods = kubectl.json("get", "pods", "-n", NAMESPACE, "-l", f"app.kubernetes.io/part-of={PART_OF}")["items"]
+    labels = kubectl.json("get", "namespace", NAMESPACE)["metadata"]["labels"]
+    versions_before = {
+        ref: kubectl.json("get", "-n", NAMESPACE, ref)["metadata"]["resourceVersion"] for ref in own_refs
+    }
+    reapplied = outcomes(kubectl.run("apply", "-k", str(MANIFESTS)).stdout)
+    versions_after = {ref: kubectl.json("get", "-n", NAMESPACE, ref)["metadata"]["resourceVersion"] for ref in own_refs}
+
+    dry_run_outcomes = outcomes(dry_run.stdout, DRY_RUN)
+    assert sorted(dry_run_outcomes) == sorted(reference(obj) for obj in rendered)
+    assert {ref: dry_run_outcomes[ref] for ref in own_refs} == dict.fromkeys(own_refs, "created")
+    assert {dry_run_outcomes[reference(obj)] for obj in shared} <= applied_verbs
+    assert after_dry_run.stdout == ""
+    for result in (dry_run, applied):
+        assert "PodSecurity" not in result.stderr  # the namespace's `warn` label: no template would be refused
+    applied_outcomes = outcomes(applied.stdout)
+    assert sorted(applied_outcomes) == sorted(reference(obj) for obj in rendered)
+    assert {ref: applied_outcomes[ref] for ref in own_refs} == dict.fromkeys(own_refs, "created")
+    assert set(applied_outcomes.values()) <= applied_verbs
+    assert sorted((obj["kind"], obj["metadata"]["name"]) for obj in installed) == sorted(
+        (obj["kind"], obj["metadata"]["name"]) for obj in rendered
+    )
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    by_component: dict[str, list[KubeObject]] = {}
+    for pod in pods:
+        by_component.setdefault(pod["metadata"]["labels"]["app.kubernetes.io/component"], []).append(pod)
+    assert sorted((component, len(found)) for component, found in by_component.items()) == [
+        ("facade", 2),
+        ("operator", 2),
+    ]
+    for pod in pods:
+        conditions = {condition["type"]: condition["status"] for condition in pod["status"]["conditions"]}
+        assert pod["status"]["phase"] == "Running", pod["metadata"]["name"]
+        assert conditions["Ready"] == "True", pod["metadata"]["name"]
+        assert (
+            pod["spec"]["serviceAccountName"]
+            == f"k8s-manager-{pod['metadata']['labels']['app.kubernetes.io/component']}"
+        )
+    # Applying again changes none of them; the budget is reported `configured` (see the emulator test above).
+    assert {ref: reapplied[ref] for ref in own_refs} == {
+        **dict.fromkeys(own_refs, "unchanged"),
+        f"poddisruptionbudget.policy/{FACADE}": "configured",
+    }
+    assert versions_after == versions_before
