@@ -284,6 +284,11 @@ class System:
         self.runtimes_before = self.runtime_names()
         self.peering_before = self.get("clusterkopfpeering", PEERING) is not None
 
+    def forget_peering(self) -> None:
+        """Delete the peering object, so that the operator started next creates it afresh."""
+        self.kubectl("delete", "clusterkopfpeering", PEERING, "--ignore-not-found", "--wait=true")
+        self.peering_before = False
+
     def clean_up(self) -> None:
         """Delete what the test made on a real cluster, once its processes are stopped.
 

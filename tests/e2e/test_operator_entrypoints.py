@@ -1,7 +1,8 @@
 """The operator starts both ways the README documents and stops cleanly on SIGTERM.
 
-Against the emulator, or a real cluster when K8S_MANAGER_TEST_KUBECONFIG is set (the operator has no resource
-handlers yet, so it changes nothing there).
+Against the emulator, or a real cluster when K8S_MANAGER_TEST_KUBECONFIG is set: there the operator runs for a few
+seconds and may start reconciling whatever Runtimes the cluster holds, while no other end-to-end test runs
+(tests/e2e/conftest.py).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Two operator replicas coordinated by kopf's peering: one reconciles, the other takes over when it dies.
 
-`k8s-manager operator --peering=k8s-manager` with different priorities, against the emulator: the first replica
-creates the ClusterKopfPeering `k8s-manager` and both write their heartbeats into it; only the higher-priority
-replica reconciles (its reconcile counter moves, the other's stays at zero) while both answer their liveness
-probe. After a SIGKILL of the active replica the other resumes once the dead one's record has outlived its
+`k8s-manager operator --peering=k8s-manager` with different priorities, against the emulator or a real cluster:
+the first replica creates the ClusterKopfPeering `k8s-manager` and both write their heartbeats into it; only the
+higher-priority replica reconciles (its reconcile counter moves, the other's stays at zero) while both answer their
+liveness probe. After a SIGKILL of the active replica the other resumes once the dead one's record has outlived its
 lifetime, and converges Runtimes created and changed after the kill.
 """
 
@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kube_emulator.threaded import ThreadedEmulator
 
 from .operator_endpoints import Endpoints
 from .system import (
+    PEERING,
     System,
+    emulator_or_none,
     eventually,
     expected_objects,
     owned_objects,
@@ -32,15 +33,15 @@ from .system import (
 # Whole-system tests: processes start, reconcile and converge; on a loaded 2-core CI machine that takes time.
 pytestmark = pytest.mark.timeout(300)
 
-PEERING = "k8s-manager"
 # Short, so that the take-over comes soon; kopf then renews each record every second or two.
 LIFETIME_SECONDS = 8
 
 
 @pytest.fixture
-def system(tmp_path: Path, emulator: ThreadedEmulator, kubeconfig: Path) -> Iterator[System]:
-    with running_system(tmp_path, emulator, kubeconfig, facade=False) as running:
+def system(tmp_path: Path, request: pytest.FixtureRequest, kubeconfig: Path) -> Iterator[System]:
+    with running_system(tmp_path, emulator_or_none(request), kubeconfig, facade=False) as running:
         running.kill_operator()  # standalone; the test runs two peered replicas instead
+        running.forget_peering()  # one an interrupted run left on a real cluster
         yield running
 
 
@@ -61,6 +62,7 @@ def pull_policy(system: System, name: str) -> str | None:
     return None if deployment is None else deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"]
 
 
+@pytest.mark.cluster
 def test_one_replica_reconciles_and_the_other_takes_over_after_a_sigkill(system: System) -> None:
     assert system.get("clusterkopfpeering", PEERING) is None  # the first replica creates it
     peering = [f"--peering={PEERING}", f"--peering-lifetime={LIFETIME_SECONDS}"]

@@ -1,8 +1,8 @@
 """What operations see of a running operator: the liveness probe, Prometheus metrics and JSON log lines.
 
 `k8s-manager operator` as the Deployment runs it (liveness at /healthz, metrics on their own port, JSON logs),
-against the emulator: the probe answers 200, the reconcile counters follow a Runtime created with kubectl, and
-the log lines of its reconcile name it in a structured field without showing its credentials.
+against the emulator or a real cluster: the probe answers 200, the reconcile counters follow a Runtime created with
+kubectl, and the log lines of its reconcile name it in a structured field without showing its credentials.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube_emulator.threaded import ThreadedEmulator
 
 from .operator_endpoints import Endpoints
 from .system import (
     System,
+    emulator_or_none,
     eventually,
     expected_objects,
     owned_objects,
@@ -35,8 +35,8 @@ KINDS = ("Runtime", "RuntimeVersion")
 
 
 @pytest.fixture
-def system(tmp_path: Path, emulator: ThreadedEmulator, kubeconfig: Path) -> Iterator[System]:
-    with running_system(tmp_path, emulator, kubeconfig, facade=False) as running:
+def system(tmp_path: Path, request: pytest.FixtureRequest, kubeconfig: Path) -> Iterator[System]:
+    with running_system(tmp_path, emulator_or_none(request), kubeconfig, facade=False) as running:
         running.kill_operator()  # the test runs its own, with the endpoints and the log format it checks
         yield running
 
@@ -46,6 +46,7 @@ def json_lines(log: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]  # fails on any line that is not JSON
 
 
+@pytest.mark.cluster
 def test_liveness_metrics_and_json_logs_of_a_runtime_reconcile(system: System) -> None:
     endpoints = Endpoints.pick()
     operator = system.spawn_operator("observed", *endpoints.args, "--log-format=json")
