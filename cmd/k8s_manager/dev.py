@@ -39,7 +39,7 @@ import grpc
 import kubernetes
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from k8s_manager_api.errors import AlreadyExists, KubeError
+from k8s_manager_api.errors import AlreadyExists, Conflict, KubeError, NotFound
 from k8s_manager_api.kube import KubeApi
 from k8s_manager_api.names import (
     CLUSTER_ROLE_BINDINGS,
@@ -156,15 +156,29 @@ async def apply_crds(api: KubeApi, crds: list[dict[str, Any]]) -> None:
         raise DevError(f"cannot install the CRDs: {error}") from None
 
 
+REPLACE_ATTEMPTS = 5
+
+
 async def create_or_replace(api: KubeApi, resource: Resource, obj: dict[str, Any]) -> None:
-    """Create `obj`, or replace the stored one with it (what `kubectl apply` of a whole object comes to)."""
+    """Create `obj`, or replace the stored one with it (what `kubectl apply` of a whole object comes to).
+
+    On a shared cluster someone else may write the same object between our read and our replace (a conflict) or
+    delete it (not found): read again and retry, a few times."""
     name, namespace = obj["metadata"]["name"], obj["metadata"].get("namespace")
-    try:
-        await api.create(resource, obj)
-    except AlreadyExists:
-        existing = await api.get(resource, name, namespace)
-        metadata = {**obj["metadata"], "resourceVersion": existing["metadata"]["resourceVersion"]}
-        await api.replace(resource, name, {**obj, "metadata": metadata}, namespace)
+    for attempt in range(1, REPLACE_ATTEMPTS + 1):
+        try:
+            await api.create(resource, obj)
+            return
+        except AlreadyExists:
+            pass
+        try:
+            existing = await api.get(resource, name, namespace)
+            metadata = {**obj["metadata"], "resourceVersion": existing["metadata"]["resourceVersion"]}
+            await api.replace(resource, name, {**obj, "metadata": metadata}, namespace)
+            return
+        except (Conflict, NotFound):
+            if attempt == REPLACE_ATTEMPTS:
+                raise
 
 
 async def _wait_established(api: KubeApi, name: str) -> None:

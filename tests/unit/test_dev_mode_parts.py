@@ -10,11 +10,13 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import yaml
 from k8s_manager import cli
 from k8s_manager.dev import (
+    REPLACE_ATTEMPTS,
     Child,
     ClusterEntry,
     DevError,
@@ -22,6 +24,7 @@ from k8s_manager.dev import (
     UsageError,
     child_environment,
     cluster_of,
+    create_or_replace,
     default_crds_dir,
     identity_kubeconfig_document,
     load_crds,
@@ -29,6 +32,7 @@ from k8s_manager.dev import (
     relay_line,
     stop_children,
 )
+from k8s_manager_api.errors import AlreadyExists, Conflict, NotFound
 
 CRD_A = """
 apiVersion: apiextensions.k8s.io/v1
@@ -298,3 +302,57 @@ def test_the_emulator_flags_are_refused_with_a_kubeconfig(
     assert (
         f"k8s-manager dev: error: {named} the embedded emulator, which --kubeconfig replaces" in capsys.readouterr().err
     )
+
+
+class RacingApi:
+    """A KubeApi stand-in where another writer changes (or deletes) the object between our read and our replace."""
+
+    def __init__(self, interruptions: list[type[Exception]]) -> None:
+        self.interruptions = interruptions
+        self.stored: dict[str, Any] | None = {"metadata": {"name": "x", "resourceVersion": "1"}, "data": "theirs"}
+        self.replaced: list[dict[str, Any]] = []
+
+    async def create(self, resource: object, obj: dict[str, Any]) -> dict[str, Any]:
+        if self.stored is not None:
+            raise AlreadyExists(409, "AlreadyExists", "exists")
+        self.stored = {**obj, "metadata": {**obj["metadata"], "resourceVersion": "10"}}
+        return self.stored
+
+    async def get(self, resource: object, name: str, namespace: str | None = None) -> dict[str, Any]:
+        assert self.stored is not None
+        return self.stored
+
+    async def replace(self, resource: object, name: str, obj: dict[str, Any], namespace: str | None = None) -> None:
+        if self.interruptions:
+            interruption = self.interruptions.pop(0)
+            if interruption is NotFound:
+                self.stored = None
+            else:
+                assert self.stored is not None
+                version = int(self.stored["metadata"]["resourceVersion"]) + 1
+                self.stored = {**self.stored, "metadata": {**self.stored["metadata"], "resourceVersion": str(version)}}
+            raise interruption(409 if interruption is Conflict else 404, interruption.__name__, "raced")
+        assert self.stored is not None
+        assert obj["metadata"]["resourceVersion"] == self.stored["metadata"]["resourceVersion"]
+        self.replaced.append(obj)
+        self.stored = obj
+
+
+@pytest.mark.parametrize(
+    "interruptions",
+    [[Conflict], [Conflict, Conflict], [NotFound], [Conflict, NotFound]],
+    ids=["conflict", "two-conflicts", "deleted", "conflict-then-deleted"],
+)
+async def test_create_or_replace_retries_when_another_writer_races_it(interruptions: list[type[Exception]]):
+    api = RacingApi(list(interruptions))
+    obj = {"metadata": {"name": "x"}, "data": "ours"}
+    await create_or_replace(cast(Any, api), cast(Any, None), obj)
+    assert api.stored is not None
+    assert api.stored["data"] == "ours"
+    assert not api.interruptions
+
+
+async def test_create_or_replace_gives_up_after_repeated_conflicts():
+    api = RacingApi([Conflict] * REPLACE_ATTEMPTS)
+    with pytest.raises(Conflict):
+        await create_or_replace(cast(Any, api), cast(Any, None), {"metadata": {"name": "x"}, "data": "ours"})
