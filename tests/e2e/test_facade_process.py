@@ -1,6 +1,7 @@
 """`k8s-manager facade` as a process: SIGTERM's graceful shutdown, JSON log lines per RPC, start-up errors.
 
-The cluster is the emulator with the project's CRDs; no operator runs, so a RuntimeStatus call keeps waiting.
+The cluster is the emulator or a real cluster, with the project's CRDs; no operator runs, so a RuntimeStatus call
+keeps waiting.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from k8s_manager import dev
 from k8s_manager_api.kube import KubeApi
 from k8s_manager_facade.generated import runtime_pb2, runtime_pb2_grpc
+
+from .test_runtime_service import delete_runtimes, on_real_cluster
 
 RuntimeStub: Any = runtime_pb2_grpc.RuntimeServiceStub
 PASSWORD, SHARED_KEY, SECRET_KEY = "Xq3vL9pa", "Tm7wQ2zk", "Hb5nR8cy"
@@ -59,13 +62,18 @@ def log_lines(tmp_path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-async def cluster(emulator, kubeconfig: Path) -> Path:
+async def cluster(kubeconfig: Path) -> AsyncIterator[Path]:
+    """The cluster's admin kubeconfig, with the CRDs installed; on a real cluster the Runtimes written are deleted."""
     api = await KubeApi.connect(str(kubeconfig))
     try:
         await asyncio.wait_for(dev.apply_crds(api, dev.load_crds(dev.default_crds_dir())), 30)
+        if on_real_cluster():
+            await delete_runtimes(api)
+        yield kubeconfig
+        if on_real_cluster():
+            await delete_runtimes(api)
     finally:
         await api.close()
-    return kubeconfig
 
 
 @pytest.fixture
@@ -88,6 +96,7 @@ def running(cluster: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[by
         process.wait()
 
 
+@pytest.mark.cluster
 async def test_sigterm_ends_waits_with_unavailable_and_every_rpc_is_one_json_line(running, tmp_path):
     process, port, metrics_port = running
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -1,6 +1,9 @@
-"""RuntimeService end to end: a real gRPC server, the generated stubs, the emulator as the cluster.
+"""RuntimeService end to end: a real gRPC server, the generated stubs, the emulator or a real cluster.
 
-There is no operator here: the tests play it by writing the Runtime's status through the API.
+There is no operator here: the tests play it by writing the Runtime's status through the API. The tests that take the
+`emulator` fixture (API faults, counted requests, no CRDs yet) run on the emulator only; the others, marked `cluster`,
+on a real cluster too, where they take turns with the other end-to-end tests (tests/e2e/conftest.py) and delete the
+Runtimes they wrote (RUNTIME_NAMES) when they end.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from k8s_manager import dev
-from k8s_manager_api.kube import KubeApi
+from k8s_manager_api.kube import USER_AGENT, KubeApi
 from k8s_manager_api.names import RUNTIMES, TERMINAL_RUNTIME_REASONS
 from k8s_manager_facade.config import FacadeConfig
 from k8s_manager_facade.generated import (
@@ -40,6 +43,8 @@ RuntimeStub: Any = runtime_pb2_grpc.RuntimeServiceStub
 VersionStub: Any = version_pb2_grpc.VersionServiceStub
 ResourceMetricsStub: Any = resourcemetrics_pb2_grpc.ResourceMetricsServiceStub
 RUNTIMES_COLLECTION = r"/apis/kre\.konstellation\.io/v1alpha1/runtimes$"
+# Every Runtime these tests (and test_version_service.py's) write: deleted before and after each on a real cluster.
+RUNTIME_NAMES = ("kre-demo", "kre-other")
 
 
 def create_request(name: str = "Demo", **runtime: Any) -> runtime_pb2.Request:
@@ -69,13 +74,49 @@ async def install_crds(api: KubeApi) -> None:
     await asyncio.wait_for(dev.apply_crds(api, dev.load_crds(dev.default_crds_dir())), 30)
 
 
+def on_real_cluster() -> bool:
+    return bool(os.environ.get("K8S_MANAGER_TEST_KUBECONFIG"))
+
+
+async def delete_runtimes(api: KubeApi) -> None:
+    """Delete the tests' Runtimes, if any, and wait until they are gone (no operator runs: no finalizer holds them)."""
+    for name in RUNTIME_NAMES:
+        if await api.find(RUNTIMES, name) is not None:
+            await api.delete(RUNTIMES, name)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    for name in RUNTIME_NAMES:
+        while await api.find(RUNTIMES, name) is not None:
+            assert loop.time() < deadline, f"Runtime {name} was not deleted within 30 s"
+            await asyncio.sleep(0.1)
+
+
 @pytest.fixture
-async def kube(emulator: ThreadedEmulator, kubeconfig: Path) -> AsyncIterator[KubeApi]:
+async def kube(kubeconfig: Path) -> AsyncIterator[KubeApi]:
     """The cluster, with the CRDs installed, as the tests (playing the operator) see it."""
     api = await KubeApi.connect(str(kubeconfig))
     await install_crds(api)
+    if on_real_cluster():
+        await delete_runtimes(api)  # an interrupted run's
     yield api
+    if on_real_cluster():
+        await delete_runtimes(api)
     await api.close()
+
+
+async def written_by_k8s_manager(kube: KubeApi, res: Any) -> list[str]:
+    """The names of the objects of `res` that k8s-manager's API client wrote.
+
+    All of them where no managedFields are kept (the emulator); on a real cluster, tests of other suites create
+    Runtimes and versions of their own meanwhile, through other clients.
+    """
+    items, _ = await kube.list(res)
+    return sorted(
+        item["metadata"]["name"]
+        for item in items
+        if not item["metadata"].get("managedFields")
+        or any(entry.get("manager") == USER_AGENT for entry in item["metadata"]["managedFields"])
+    )
 
 
 def facade_config(kubeconfig: Path, **settings: Any) -> FacadeConfig:
@@ -138,6 +179,7 @@ async def set_ready(
 # ---------------------------------------------------------------------------------------------- Create
 
 
+@pytest.mark.cluster
 async def test_create_writes_the_runtime_and_replies_as_the_original(stub, kube):
     reply = await stub.Create(create_request(), timeout=20)
 
@@ -154,6 +196,7 @@ async def test_create_writes_the_runtime_and_replies_as_the_original(stub, kube)
     }
 
 
+@pytest.mark.cluster
 async def test_the_configuration_shapes_the_runtime(kube, facade_kubeconfig):
     config = facade_config(
         facade_kubeconfig,
@@ -176,6 +219,7 @@ async def test_the_configuration_shapes_the_runtime(kube, facade_kubeconfig):
     assert spec["minio"]["storage"] == {"size": "2Gi"}
 
 
+@pytest.mark.cluster
 async def test_create_twice_is_ok_and_changes_nothing(stub, kube):
     await stub.Create(create_request(), timeout=20)
     first = await kube.get(RUNTIMES, "kre-demo")
@@ -188,6 +232,7 @@ async def test_create_twice_is_ok_and_changes_nothing(stub, kube):
     assert after["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
 
 
+@pytest.mark.cluster
 async def test_create_again_after_the_operator_moved_the_credentials_is_ok(stub, kube):
     await stub.Create(create_request(), timeout=20)
     secret_ref = {"secretRef": {"name": "kre-runtime-credentials"}}
@@ -200,6 +245,7 @@ async def test_create_again_after_the_operator_moved_the_credentials_is_ok(stub,
     assert again.message == "Runtime 'Demo' created"
 
 
+@pytest.mark.cluster
 async def test_a_conflicting_create_is_already_exists_and_leaves_the_runtime_alone(stub, kube):
     await stub.Create(create_request(), timeout=20)
 
@@ -270,18 +316,23 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize(("request_", "field"), BAD_REQUESTS)
+@pytest.mark.cluster
 async def test_bad_input_is_invalid_argument_and_writes_nothing(stub, channel, kube, request_, field):
+    before = await written_by_k8s_manager(kube, RUNTIMES)  # none on a fresh emulator
+
     error = await rpc_error(stub.Create(request_, timeout=20))
 
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details().startswith(f"{field}: ") or f"; {field}: " in error.details()
     assert_no_credential(error.details())
-    assert (await kube.list(RUNTIMES))[0] == []
+    assert await written_by_k8s_manager(kube, RUNTIMES) == before
     health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
     assert health.status == health_pb2.HealthCheckResponse.SERVING
 
 
+@pytest.mark.cluster
 async def test_the_server_keeps_serving_after_bad_input_and_garbage(stub, channel, kube):
+    before = await written_by_k8s_manager(kube, RUNTIMES)  # none on a fresh emulator
     raw = channel.unary_unary("/runtime.RuntimeService/Create")  # no serializers: bytes as they are
     garbage = await rpc_error(raw(b"\x0a\xff\xff\xff\xff\x0f", timeout=5))
     for request_, _ in [param.values for param in BAD_REQUESTS]:
@@ -291,7 +342,7 @@ async def test_the_server_keeps_serving_after_bad_input_and_garbage(stub, channe
 
     assert garbage.code() == grpc.StatusCode.UNKNOWN  # grpc.aio's own answer to a request it cannot decode
     assert reply.message == "Runtime 'Demo' created"
-    assert [item["metadata"]["name"] for item in (await kube.list(RUNTIMES))[0]] == ["kre-demo"]
+    assert await written_by_k8s_manager(kube, RUNTIMES) == sorted([*before, "kre-demo"])
 
 
 @pytest.mark.parametrize(
@@ -338,6 +389,7 @@ async def test_api_errors_map_to_grpc_codes_without_the_apis_message(stub, kube,
 # --------------------------------------------------------------------------------------- RuntimeStatus
 
 
+@pytest.mark.cluster
 async def test_status_of_an_unknown_runtime_is_not_found(stub):
     error = await rpc_error(stub.RuntimeStatus(status_request("kre-nothing"), timeout=10))
 
@@ -353,6 +405,7 @@ async def test_status_of_an_unknown_runtime_is_not_found(stub):
         pytest.param(status_request("Kre_Demo"), "runtime.namespace", id="invalid namespace"),
     ],
 )
+@pytest.mark.cluster
 async def test_status_of_a_bad_request_is_invalid_argument(stub, request_, field):
     error = await rpc_error(stub.RuntimeStatus(request_, timeout=10))
 
@@ -360,6 +413,7 @@ async def test_status_of_a_bad_request_is_invalid_argument(stub, request_, field
     assert error.details().startswith(f"{field}: ")
 
 
+@pytest.mark.cluster
 async def test_started_only_once_ready(stub, kube):
     await stub.Create(create_request(), timeout=20)
 
@@ -376,6 +430,7 @@ async def test_started_only_once_ready(stub, kube):
     assert reply.Status == "STARTED"
 
 
+@pytest.mark.cluster
 async def test_already_ready_answers_at_once(stub, kube):
     await stub.Create(create_request(), timeout=20)
     await set_ready(kube, "kre-demo", "True", "Ready")
@@ -385,6 +440,7 @@ async def test_already_ready_answers_at_once(stub, kube):
     assert reply.Status == "STARTED"
 
 
+@pytest.mark.cluster
 async def test_a_status_for_an_older_generation_does_not_count(stub, kube):
     await stub.Create(create_request(), timeout=20)
     await set_ready(kube, "kre-demo", "True", "Ready")
@@ -399,6 +455,7 @@ async def test_a_status_for_an_older_generation_does_not_count(stub, kube):
     assert reply.Status == "STARTED"
 
 
+@pytest.mark.cluster
 async def test_the_deadline_message_says_what_is_missing(stub, kube):
     await stub.Create(create_request(), timeout=20)
     components = [{"name": "minio", "ready": True}, {"name": "mongo", "ready": False}, {"name": "nats", "ready": False}]
@@ -414,6 +471,7 @@ async def test_the_deadline_message_says_what_is_missing(stub, kube):
 
 
 @pytest.mark.parametrize("reason", sorted(TERMINAL_RUNTIME_REASONS))
+@pytest.mark.cluster
 async def test_a_terminal_failure_is_failed_precondition(stub, kube, reason):
     await stub.Create(create_request(), timeout=20)
     waiting = asyncio.ensure_future(stub.RuntimeStatus(status_request(), timeout=30))
@@ -428,6 +486,7 @@ async def test_a_terminal_failure_is_failed_precondition(stub, kube, reason):
     )
 
 
+@pytest.mark.cluster
 async def test_a_runtime_deleted_while_waiting_is_not_found(stub, kube):
     await stub.Create(create_request(), timeout=20)
     waiting = asyncio.ensure_future(stub.RuntimeStatus(status_request(), timeout=30))
@@ -440,6 +499,7 @@ async def test_a_runtime_deleted_while_waiting_is_not_found(stub, kube):
     assert "deleted while waiting" in error.details()
 
 
+@pytest.mark.cluster
 async def test_the_server_maximum_bounds_a_call_without_deadline(kube, facade_kubeconfig):
     server = FacadeServer(facade_config(facade_kubeconfig, runtime_status_timeout=0.5))
     port = await server.start()
@@ -497,6 +557,7 @@ class FailingOnceKube(KubeApi):
             yield event
 
 
+@pytest.mark.cluster
 async def test_the_watch_is_started_again_after_it_fails(kube, facade_kubeconfig, monkeypatch):
     monkeypatch.setattr("k8s_manager_facade.status_hub.RESTART_DELAY", 0.1)
     failing = await FailingOnceKube.connect(str(facade_kubeconfig))
@@ -518,6 +579,7 @@ async def test_the_watch_is_started_again_after_it_fails(kube, facade_kubeconfig
     assert reply.Status == "STARTED"
 
 
+@pytest.mark.cluster
 async def test_shutdown_ends_waiting_calls_with_unavailable(kube, facade_kubeconfig):
     server = FacadeServer(facade_config(facade_kubeconfig, shutdown_grace_period=5))
     port = await server.start()
@@ -539,6 +601,7 @@ async def test_shutdown_ends_waiting_calls_with_unavailable(kube, facade_kubecon
 # ------------------------------------------------------------------------------- the rest of the server
 
 
+@pytest.mark.cluster
 async def test_reflection_lists_the_three_services_and_health(channel):
     stub = reflection_pb2_grpc.ServerReflectionStub(channel)
     requests = [

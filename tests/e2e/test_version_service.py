@@ -1,14 +1,18 @@
-"""VersionService end to end: a real gRPC server, the generated stubs, the emulator as the cluster.
+"""VersionService end to end: a real gRPC server, the generated stubs, the emulator or a real cluster.
 
 There is no operator here: the tests play it by writing the RuntimeVersion's status through the API, as the
 operator does once it has applied a generation (`status.observedGeneration`, conditions `Published`, `Stalled`).
-Requests have the Admin API's shapes, with the original's greeter example.
+Requests have the Admin API's shapes, with the original's greeter example. The tests that take the `emulator`
+fixture (API faults, counted requests) run on the emulator only; the others, marked `cluster`, on a real cluster too,
+taking turns with the other end-to-end tests (tests/e2e/conftest.py). There the namespace kre-demo outlives a test
+(deleting a namespace takes seconds), emptied of versions after each, and is deleted after the module's last test.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +25,17 @@ from k8s_manager_facade.generated import runtime_pb2, version_pb2, version_pb2_g
 from k8s_manager_facade.runtime_requests import build_runtime, validate_create
 from k8s_manager_facade.server import FacadeServer
 from k8s_manager_facade.version_service import WRITE_ATTEMPTS
-from kube_emulator.threaded import ThreadedEmulator
 
-from .test_runtime_service import add_fault, facade_config, hits, install_crds, rpc_error
+from .test_runtime_service import (
+    add_fault,
+    delete_runtimes,
+    facade_config,
+    hits,
+    install_crds,
+    on_real_cluster,
+    rpc_error,
+    written_by_k8s_manager,
+)
 
 VersionStub: Any = version_pb2_grpc.VersionServiceStub  # the generated stubs are untyped
 NAMESPACE = "kre-demo"
@@ -75,11 +87,54 @@ def name_request(name: str = NAME, namespace: str = NAMESPACE, **fields: Any) ->
 # -------------------------------------------------------------------------------------------- fixtures
 
 
+@pytest.fixture(scope="module")
+def demo_namespace_deleted_at_the_end(kubeconfig_path: Path | None) -> Iterator[None]:
+    """On a real cluster, the namespace kre-demo is deleted after the module's last test (without waiting)."""
+    yield
+    if kubeconfig_path is not None:
+        asyncio.run(delete_namespace(kubeconfig_path))
+
+
+@pytest.fixture(scope="module")
+def kubeconfig_path() -> Path | None:
+    """The real cluster's kubeconfig, None on the emulator (the `kubeconfig` fixture is per test)."""
+    return Path(os.environ["K8S_MANAGER_TEST_KUBECONFIG"]) if on_real_cluster() else None
+
+
+async def delete_namespace(kubeconfig: Path) -> None:
+    api = await KubeApi.connect(str(kubeconfig))
+    try:
+        if await api.find(NAMESPACES, NAMESPACE) is not None:
+            await api.delete(NAMESPACES, NAMESPACE)
+    finally:
+        await api.close()
+
+
+async def fresh_namespace(api: KubeApi) -> None:
+    """The namespace kre-demo, Active and without versions: made, or emptied (once a deleted one is gone)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 120
+    while (found := await api.find(NAMESPACES, NAMESPACE)) is not None and found["metadata"].get("deletionTimestamp"):
+        assert loop.time() < deadline, f"namespace {NAMESPACE} still Terminating after 120 s"
+        await asyncio.sleep(0.2)
+    if found is None:
+        await api.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        return
+    versions, _ = await api.list(RUNTIME_VERSIONS, NAMESPACE)
+    for version in versions:
+        await api.delete(RUNTIME_VERSIONS, version["metadata"]["name"], NAMESPACE)
+    while (await api.list(RUNTIME_VERSIONS, NAMESPACE))[0]:
+        assert loop.time() < deadline, f"the versions of {NAMESPACE} were not deleted within 120 s"
+        await asyncio.sleep(0.1)
+
+
 @pytest.fixture
-async def kube(emulator: ThreadedEmulator, kubeconfig: Path) -> AsyncIterator[KubeApi]:
+async def kube(kubeconfig: Path, demo_namespace_deleted_at_the_end: None) -> AsyncIterator[KubeApi]:
     """The cluster with the CRDs, the runtime kre-demo and its namespace (as the operator would have made it)."""
     api = await KubeApi.connect(str(kubeconfig))
     await install_crds(api)
+    if on_real_cluster():
+        await delete_runtimes(api)  # an interrupted run's
     runtime_request = runtime_pb2.Request(
         runtime=runtime_pb2.Runtime(
             name="Demo",
@@ -89,8 +144,11 @@ async def kube(emulator: ThreadedEmulator, kubeconfig: Path) -> AsyncIterator[Ku
         )
     )
     await api.create(RUNTIMES, build_runtime(validate_create(runtime_request), FacadeConfig()))
-    await api.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    await fresh_namespace(api)
     yield api
+    if on_real_cluster():
+        await fresh_namespace(api)
+        await delete_runtimes(api)
     await api.close()
 
 
@@ -183,6 +241,7 @@ async def published(stub: Any, kube: KubeApi) -> None:
 # ----------------------------------------------------------------------------------------------- Start
 
 
+@pytest.mark.cluster
 async def test_start_writes_the_version_and_replies_once_the_operator_applied_it(stub, kube):
     call = asyncio.ensure_future(stub.Start(start_request(), timeout=10))
     version = await spec_when(kube, lambda spec: True)
@@ -237,6 +296,7 @@ async def test_start_writes_the_version_and_replies_once_the_operator_applied_it
     }
 
 
+@pytest.mark.cluster
 async def test_start_again_writes_nothing_and_answers_at_once(stub, kube):
     await started(stub, kube)
     before = await kube.get(RUNTIME_VERSIONS, NAME, NAMESPACE)
@@ -248,6 +308,7 @@ async def test_start_again_writes_nothing_and_answers_at_once(stub, kube):
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
+@pytest.mark.cluster
 async def test_start_of_a_changed_version_updates_its_spec_and_keeps_it_published(stub, kube):
     await published(stub, kube)
 
@@ -263,6 +324,7 @@ async def test_start_of_a_changed_version_updates_its_spec_and_keeps_it_publishe
     assert (version["spec"]["desiredState"], version["spec"]["published"]) == ("Started", True)
 
 
+@pytest.mark.cluster
 async def test_start_after_stop_starts_it_again(stub, kube):
     await started(stub, kube)
     stopping = asyncio.ensure_future(stub.Stop(name_request(), timeout=30))
@@ -281,6 +343,7 @@ async def test_start_after_stop_starts_it_again(stub, kube):
 # ------------------------------------------------------------------------------------------------ Stop
 
 
+@pytest.mark.cluster
 async def test_stop_of_a_published_version_stops_and_unpublishes_it_in_one_write(stub, kube):
     await published(stub, kube)
     before = await kube.get(RUNTIME_VERSIONS, NAME, NAMESPACE)
@@ -301,6 +364,7 @@ async def test_stop_of_a_published_version_stops_and_unpublishes_it_in_one_write
 # --------------------------------------------------------------------------------------- Publish, Unpublish
 
 
+@pytest.mark.cluster
 async def test_publish_waits_for_published_true(stub, kube):
     await started(stub, kube)
 
@@ -316,6 +380,7 @@ async def test_publish_waits_for_published_true(stub, kube):
     assert version["spec"]["desiredState"] == "Started"
 
 
+@pytest.mark.cluster
 async def test_publish_again_answers_at_once(stub, kube):
     await published(stub, kube)
 
@@ -324,6 +389,7 @@ async def test_publish_again_answers_at_once(stub, kube):
     assert reply.message == PUBLISHED_REPLY
 
 
+@pytest.mark.cluster
 async def test_unpublish_waits_for_published_false(stub, kube):
     await published(stub, kube)
 
@@ -342,6 +408,7 @@ async def test_unpublish_waits_for_published_false(stub, kube):
 # ---------------------------------------------------------------------------------------------- UpdateConfig
 
 
+@pytest.mark.cluster
 async def test_update_config_replaces_the_config_and_waits_until_applied(stub, kube):
     await started(stub, kube)
     config = [
@@ -366,6 +433,7 @@ async def test_update_config_replaces_the_config_and_waits_until_applied(stub, k
 
 
 @pytest.mark.parametrize("method", ["Stop", "Publish", "Unpublish", "UpdateConfig"])
+@pytest.mark.cluster
 async def test_a_version_never_started_is_failed_precondition(stub, kube, method):
     error = await rpc_error(getattr(stub, method)(name_request(), timeout=10))
 
@@ -376,6 +444,7 @@ async def test_a_version_never_started_is_failed_precondition(stub, kube, method
     assert await kube.find(RUNTIME_VERSIONS, NAME, NAMESPACE) is None
 
 
+@pytest.mark.cluster
 async def test_a_stopped_version_cannot_be_published(stub, kube):
     await started(stub, kube)
     await kube.patch(RUNTIME_VERSIONS, NAME, {"spec": {"desiredState": "Stopped"}}, NAMESPACE)
@@ -388,7 +457,9 @@ async def test_a_stopped_version_cannot_be_published(stub, kube):
 
 
 @pytest.mark.parametrize("method", ["Start", "Stop", "Publish", "Unpublish", "UpdateConfig"])
+@pytest.mark.cluster
 async def test_an_unknown_runtime_namespace_is_not_found(stub, kube, method):
+    before = await written_by_k8s_manager(kube, RUNTIME_VERSIONS)  # none on a fresh emulator
     request = start_request(namespace="kre-nowhere") if method == "Start" else name_request(namespace="kre-nowhere")
 
     error = await rpc_error(getattr(stub, method)(request, timeout=10))
@@ -397,9 +468,10 @@ async def test_an_unknown_runtime_namespace_is_not_found(stub, kube, method):
     assert error.details() == (
         "version.namespace: there is no runtime with the namespace 'kre-nowhere' (no Runtime 'kre-nowhere')"
     )
-    assert (await kube.list(RUNTIME_VERSIONS))[0] == []
+    assert await written_by_k8s_manager(kube, RUNTIME_VERSIONS) == before
 
 
+@pytest.mark.cluster
 async def test_a_runtime_without_its_namespace_yet_is_not_found(stub, kube):
     runtime = await kube.get(RUNTIMES, NAMESPACE)
     await kube.create(RUNTIMES, {**runtime, "metadata": {"name": "kre-other"}})
@@ -413,6 +485,7 @@ async def test_a_runtime_without_its_namespace_yet_is_not_found(stub, kube):
 # ------------------------------------------------------------------------------------- waiting, and failing
 
 
+@pytest.mark.cluster
 async def test_start_past_its_deadline_says_what_is_missing(stub, kube):
     error = await rpc_error(stub.Start(start_request(), timeout=1.5))
 
@@ -423,6 +496,7 @@ async def test_start_past_its_deadline_says_what_is_missing(stub, kube):
     assert await kube.find(RUNTIME_VERSIONS, NAME, NAMESPACE) is not None  # a retried Start carries on from here
 
 
+@pytest.mark.cluster
 async def test_publish_past_its_deadline_says_why_it_is_not_published(stub, kube):
     await started(stub, kube)
     call = asyncio.ensure_future(stub.Publish(name_request(), timeout=1.5))
@@ -435,6 +509,7 @@ async def test_publish_past_its_deadline_says_why_it_is_not_published(stub, kube
     assert error.details().endswith("Published is False (NotPublished: the active-entrypoint Service)")
 
 
+@pytest.mark.cluster
 async def test_a_stalled_version_reports_why_and_an_invalid_spec_ends_the_wait(stub, kube):
     call = asyncio.ensure_future(stub.Start(start_request(), timeout=10))
     await spec_when(kube, lambda spec: True)
@@ -449,6 +524,7 @@ async def test_a_stalled_version_reports_why_and_an_invalid_spec_ends_the_wait(s
     assert error.details() == f"Version '{NAME}' cannot be applied: InvalidSpec: spec.workflows[1].nodes[0]: bad"
 
 
+@pytest.mark.cluster
 async def test_a_version_deleted_while_waiting_is_not_found(stub, kube):
     call = asyncio.ensure_future(stub.Start(start_request(), timeout=10))
     await spec_when(kube, lambda spec: True)
@@ -460,6 +536,7 @@ async def test_a_version_deleted_while_waiting_is_not_found(stub, kube):
     assert error.details() == f"RuntimeVersion '{NAME}' in namespace '{NAMESPACE}' was deleted while waiting"
 
 
+@pytest.mark.cluster
 async def test_the_server_maximum_bounds_a_call_without_deadline(stub, kube, monkeypatch):
     monkeypatch.setattr("k8s_manager_facade.version_service.VERSION_WAIT_MAXIMUM", 0.5)
 
@@ -483,6 +560,7 @@ async def test_many_waiting_calls_share_one_watch(stub, kube, emulator):
     assert hits(emulator, watches) == 1
 
 
+@pytest.mark.cluster
 async def test_shutdown_ends_waiting_calls_with_unavailable(kube, facade_kubeconfig):
     server = FacadeServer(facade_config(facade_kubeconfig, shutdown_grace_period=5))
     port = await server.start()
@@ -573,12 +651,15 @@ BAD_CALLS: list[tuple[str, str, version_pb2.Request, str]] = [
 @pytest.mark.parametrize(
     ("method", "request_", "field"), [case[1:] for case in BAD_CALLS], ids=[case[0] for case in BAD_CALLS]
 )
+@pytest.mark.cluster
 async def test_bad_input_is_invalid_argument_and_writes_nothing(stub, kube, method, request_, field):
+    before = await written_by_k8s_manager(kube, RUNTIME_VERSIONS)  # none on a fresh emulator
+
     error = await rpc_error(getattr(stub, method)(request_, timeout=10))
 
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details().startswith(f"{field}: ")
     assert GREETING not in error.details()
-    assert (await kube.list(RUNTIME_VERSIONS))[0] == []
+    assert await written_by_k8s_manager(kube, RUNTIME_VERSIONS) == before
     # The server keeps serving.
     await started(stub, kube)
