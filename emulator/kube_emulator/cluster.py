@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .resources import JsonObject, Registry, ResourceType
+from .resources import JsonObject, Registry, ResourceType, ScalePaths
 from .schema import CrdSchema
 from .store import ADDED, DELETED, MODIFIED, Change, Store
 from .strategies import Strategies
@@ -49,6 +49,7 @@ class Cluster:
                 continue
             schema = (version.get("schema") or {}).get("openAPIV3Schema")
             subresources = version.get("subresources") or {}
+            scale = subresources.get("scale")
             rtype = ResourceType(
                 group=group,
                 version=version["name"],
@@ -59,6 +60,13 @@ class Cluster:
                 short_names=tuple(names.get("shortNames") or ()),
                 categories=tuple(names.get("categories") or ()),
                 subresources=frozenset(k for k in ("status", "scale") if k in subresources),
+                scale=None
+                if scale is None
+                else ScalePaths(
+                    spec_replicas_path=str(scale.get("specReplicasPath") or ""),
+                    status_replicas_path=str(scale.get("statusReplicasPath") or ""),
+                    label_selector_path=str(scale.get("labelSelectorPath") or ""),
+                ),
                 schema=schema,
                 printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
                 selectable_fields=tuple(

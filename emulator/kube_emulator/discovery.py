@@ -81,15 +81,14 @@ def _resource_entries(rtype: ResourceType) -> list[JsonObject]:
         entry["categories"] = list(rtype.categories)
     entries = [entry]
     for sub in sorted(rtype.subresources):
-        entries.append(
-            {
-                "name": f"{rtype.plural}/{sub}",
-                "singularName": "",
-                "namespaced": rtype.namespaced,
-                "kind": rtype.kind if sub == "status" else "Scale",
-                "verbs": ["get", "patch", "update"],
-            }
-        )
+        sub_entry: JsonObject = {"name": f"{rtype.plural}/{sub}", "singularName": "", "namespaced": rtype.namespaced}
+        if sub == "scale":
+            # Another group's kind: client-go's scale client reads the group and version from here.
+            sub_entry.update(group="autoscaling", version="v1", kind="Scale")
+        else:
+            sub_entry["kind"] = rtype.kind
+        sub_entry["verbs"] = ["get", "patch", "update"]
+        entries.append(sub_entry)
     if rtype.storage_key == ("", "namespaces"):
         entries.append(
             {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from .resources import JsonObject
 
@@ -50,6 +49,8 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def status(self) -> JsonObject:
+        """The Status body, its fields in metav1.Status's order (TypeMeta, ListMeta, status, message, reason,
+        details, code), as Go's encoder writes them."""
         body: JsonObject = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -59,18 +60,37 @@ class ApiError(Exception):
         }
         if self.reason:
             body["reason"] = self.reason
-        body["code"] = self.code
         if self.details is not None:
-            body["details"] = self.details
+            body["details"] = ordered_details(self.details)
+        body["code"] = self.code
         return body
 
 
+# metav1.StatusDetails and metav1.StatusCause fields, in their Go order.
+_DETAILS_ORDER = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
+_CAUSE_ORDER = ("reason", "message", "field")
+
+
+def ordered_details(details: JsonObject) -> JsonObject:
+    """`details` with its fields, and those of its causes, in the order Go's encoder writes them."""
+
+    def ordered(fields: JsonObject, order: tuple[str, ...]) -> JsonObject:
+        known = {key: fields[key] for key in order if key in fields}
+        return {**known, **{key: value for key, value in fields.items() if key not in known}}
+
+    result = ordered(details, _DETAILS_ORDER)
+    if isinstance(result.get("causes"), list):
+        result["causes"] = [ordered(c, _CAUSE_ORDER) if isinstance(c, dict) else c for c in result["causes"]]
+    return result
+
+
 def _details(name: str, group: str, plural: str, causes: list[JsonObject] | None = None) -> JsonObject:
-    details: JsonObject = {"kind": plural}
+    details: JsonObject = {}
     if name:
         details["name"] = name
     if group:
         details["group"] = group
+    details["kind"] = plural
     if causes:
         details["causes"] = causes
     return details
@@ -109,8 +129,7 @@ def invalid(kind: str, group: str, plural: str, name: str, causes: Sequence[tupl
     """
     distinct = list(dict.fromkeys(f"{path}: {message}" for _, path, message in causes))
     rendered = distinct[0] if len(distinct) == 1 else "[" + ", ".join(distinct) + "]"
-    details = _details(name, group, kind, [{"reason": r, "field": f, "message": m} for r, f, m in causes])
-    details["kind"] = kind
+    details = _details(name, group, kind, [{"reason": r, "message": m, "field": f} for r, f, m in causes])
     qualified = f"{kind}.{group}" if group else kind
     return ApiError(422, f'{qualified} "{name}" is invalid: {rendered}', "Invalid", details)
 
@@ -148,8 +167,8 @@ def unsupported_media_type(custom_resource: bool, for_patch: bool = True) -> Api
     )
 
 
-def status_success(details: Any = None) -> JsonObject:
+def status_success(details: JsonObject | None = None) -> JsonObject:
     body: JsonObject = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
     if details is not None:
-        body["details"] = details
+        body["details"] = ordered_details(details)
     return body

@@ -75,6 +75,7 @@ _KIND_MODELS: Mapping[tuple[str, str], str] = {
     ("", "Event"): "CoreV1Event",
     ("apps", "Deployment"): "V1Deployment",
     ("apps", "ReplicaSet"): "V1ReplicaSet",
+    ("apps", "StatefulSet"): "V1StatefulSet",
     ("policy", "PodDisruptionBudget"): "V1PodDisruptionBudget",
     ("rbac.authorization.k8s.io", "Role"): "V1Role",
     ("rbac.authorization.k8s.io", "RoleBinding"): "V1RoleBinding",
@@ -364,8 +365,11 @@ def prune_unknown_fields(rtype: ResourceType, obj: JsonObject) -> list[str]:
     """Drop, in place, the fields a built-in kind does not have; return their paths.
 
     What decoding into the Go types does on kube-apiserver: unknown fields vanish, and the strict decoder
-    names them as `spec.template.spec.containers[0].bogus` (for `fieldValidation=Strict`/`Warn`). Kinds
-    without a model (and custom resources, pruned by their CRD schema) are left alone.
+    names them as `spec.template.spec.containers[0].bogus` (for `fieldValidation=Strict`/`Warn`). A `null`
+    field decodes to its zero value, which is omitted (so defaulting sees it unset), except a zero
+    metav1.Time, which is written as `null`; `creationTimestamp` is `omitzero` since 1.34, so a template's
+    `creationTimestamp: null` (what client-go sends) is dropped too. Kinds without a model (and custom
+    resources, pruned by their CRD schema) are left alone.
     """
     name = kind_definition_name(rtype)
     if rtype.from_crd or name is None:
@@ -401,7 +405,10 @@ def _prune_value(
         if properties is not None:
             for key in list(value):
                 child_path = f"{path}.{key}" if path else key
-                if key in properties:
+                if key in properties and value[key] is None:
+                    if key == "creationTimestamp" or _resolve(properties[key], schemas).get("format") != "date-time":
+                        del value[key]
+                elif key in properties:
                     _prune_value(value[key], properties[key], schemas, child_path, unknown)
                 elif not (root and key in ("apiVersion", "kind")):
                     unknown.append(child_path)

@@ -290,6 +290,8 @@ _KIND_SCHEMAS: Mapping[str, _Meta] = {
     "Pod": _struct(metadata=_OBJECT_META, spec=_POD_SPEC, status=_POD_STATUS),
     "Deployment": _WORKLOAD,
     "ReplicaSet": _WORKLOAD,
+    "StatefulSet": _WORKLOAD,
+    "Scale": _METADATA_ONLY,  # autoscaling/v1, the /scale subresource's kind
     "PodDisruptionBudget": _struct(
         metadata=_OBJECT_META, spec=_struct(selector=_Meta("replace")), status=_CONDITIONS_STATUS
     ),

@@ -17,6 +17,24 @@ VERBS_ALL = ("create", "delete", "deletecollection", "get", "list", "patch", "up
 
 
 @dataclass(frozen=True)
+class ScalePaths:
+    """Where the `/scale` subresource reads and writes: a CRD's `subresources.scale`, or the workloads' fields.
+
+    Paths are the CRD's JSON paths (`.spec.replicas`). An empty `label_selector_path` means no selector for a
+    CRD; for the built-in workloads (`selector_from_spec`) the selector is `spec.selector`, a LabelSelector.
+    """
+
+    spec_replicas_path: str = ".spec.replicas"
+    status_replicas_path: str = ".status.replicas"
+    label_selector_path: str = ""
+    selector_from_spec: bool = False
+
+
+# Deployments, ReplicaSets and StatefulSets: their scale is spec.replicas, status.replicas and spec.selector.
+WORKLOAD_SCALE = ScalePaths(selector_from_spec=True)
+
+
+@dataclass(frozen=True)
 class ResourceType:
     group: str  # "" for the core group
     version: str
@@ -29,6 +47,8 @@ class ResourceType:
     verbs: tuple[str, ...] = VERBS_ALL
     # "status" and/or "scale"; only for these does /status isolate writes.
     subresources: frozenset[str] = frozenset()
+    # Where /scale reads and writes; set exactly when "scale" is in `subresources`.
+    scale: ScalePaths | None = field(default=None, compare=False, hash=False)
     # openAPIV3Schema of a CRD version (None for built-in kinds: they are not schema-validated).
     schema: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
     # additionalPrinterColumns of a CRD version, as written in the CRD.
@@ -77,7 +97,9 @@ def _builtin(
     categories: tuple[str, ...] = (),
     status: bool = True,
     verbs: tuple[str, ...] = VERBS_ALL,
+    scale: ScalePaths | None = None,
 ) -> ResourceType:
+    subresources = ({"status"} if status else set()) | ({"scale"} if scale is not None else set())
     return ResourceType(
         group=group,
         version=version,
@@ -88,7 +110,8 @@ def _builtin(
         short_names=short_names,
         categories=categories,
         verbs=verbs,
-        subresources=frozenset({"status"}) if status else frozenset(),
+        subresources=frozenset(subresources),
+        scale=scale,
         storage_version=version,
     )
 
@@ -101,8 +124,10 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _builtin("", "v1", "services", "Service", True, ("svc",), ("all",)),
     _builtin("", "v1", "pods", "Pod", True, ("po",), ("all",)),
     _builtin("", "v1", "events", "Event", True, ("ev",), status=False),
-    _builtin("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("all",)),
-    _builtin("apps", "v1", "replicasets", "ReplicaSet", True, ("rs",), ("all",)),
+    _builtin("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("all",), scale=WORKLOAD_SCALE),
+    _builtin("apps", "v1", "replicasets", "ReplicaSet", True, ("rs",), ("all",), scale=WORKLOAD_SCALE),
+    # Stored and served only: no controller makes pods for it, so its status stays as created.
+    _builtin("apps", "v1", "statefulsets", "StatefulSet", True, ("sts",), ("all",), scale=WORKLOAD_SCALE),
     # Stored and served only: no disruption controller computes its status, and there is no eviction API.
     _builtin("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",)),
     _builtin("rbac.authorization.k8s.io", "v1", "roles", "Role", True, status=False),

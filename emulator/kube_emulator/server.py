@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, openapi, patching, tables
+from . import discovery, errors, openapi, patching, strategies, tables
 from .authn import Identities
 from .authz import Authorizer, request_attributes
 from .cluster import Cluster
@@ -148,7 +148,9 @@ class ApiServer:
                 return web.Response(body=body, headers={"Content-Type": openapi.V2_PROTOBUF})
             static = discovery.static_document(self.cluster.registry, path)
             if static is not None:
-                return _json_response(static)
+                # Discovery documents are API objects, encoded by the serializer; /version, the health checks
+                # and the OpenAPI documents are plain JSON, without its trailing newline.
+                return _json_response(static, newline=path in ("/api", "/apis") or path.startswith(("/api/", "/apis/")))
         target = self._target(path)
         return await self._serve(request, target, is_watch, fault, attrs)
 
@@ -194,9 +196,11 @@ class ApiServer:
             if method == "DELETE":
                 return await self._delete_collection(request, target)
         else:
+            if method == "GET" and is_watch:
+                raise errors.method_not_allowed()
+            if target.subresource == "scale" and method in ("GET", "PUT", "PATCH"):
+                return await self._scale(request, target)
             if method == "GET":
-                if is_watch:
-                    raise errors.method_not_allowed()
                 return self._respond(request, target.rtype, self._get(target))
             if method == "POST" and target.subresource == "token":
                 return await self._token_request(request, target)
@@ -320,23 +324,8 @@ class ApiServer:
 
     async def _patch(self, request: web.Request, target: Target, attrs: Attributes) -> web.StreamResponse:
         assert target.name is not None
-        content_type = request.content_type
-        if content_type not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH):
-            raise errors.unsupported_media_type(custom_resource=target.rtype.from_crd)
-        raw = await request.read()
-        try:
-            patch = json.loads(raw or b"null")
-        except ValueError as error:
-            raise errors.bad_request(f"error decoding patch: {error}") from None
         current = self.cluster.store.get(target.rtype, target.namespace, target.name)
-        if content_type == MERGE_PATCH:
-            patched = patching.merge_patch(current, patch)
-        elif content_type == JSON_PATCH:
-            patched = patching.json_patch(current, patch)
-        elif target.rtype.from_crd:  # strategic merge patch needs the patch metadata of a built-in kind
-            raise errors.unsupported_media_type(custom_resource=True)
-        else:
-            patched = patching.strategic_merge_patch(current, patch, target.rtype.kind)
+        patched = await _patched(request, current, target.rtype.kind, target.rtype.from_crd)
         self.authorizer.guard_write(attrs, target.rtype, patched, current)
         obj, warnings = self.cluster.store.update(
             target.rtype,
@@ -349,6 +338,34 @@ class ApiServer:
             strict=_strict(request),
         )
         return self._respond(request, target.rtype, obj, warnings=_unless_ignored(request, warnings))
+
+    async def _scale(self, request: web.Request, target: Target) -> web.StreamResponse:
+        """GET, PUT and PATCH of /scale: the object's autoscaling/v1 Scale; a written Scale sets the object's
+        replicas (its resourceVersion, if any, is a precondition), and the answer is the Scale after the write."""
+        assert target.name is not None
+        current = self._get(target)
+        if request.method == "GET":
+            return _json_response(strategies.scale_of(target.rtype, current))
+        if request.method == "PUT":
+            body = await _read_object(request)
+        else:
+            base = strategies.scale_of(target.rtype, current, for_write=True)
+            body = await _patched(request, base, "Scale", target.rtype.from_crd)
+        _check_kind(body, "Scale", strategies.SCALE_API_VERSION)
+        body_name = (body.get("metadata") or {}).get("name")
+        if body_name and body_name != target.name:
+            raise errors.bad_request(
+                f"the name of the object ({body_name}) does not match the name on the URL ({target.name})"
+            )
+        obj, _ = self.cluster.store.update(
+            target.rtype,
+            target.namespace,
+            target.name,
+            strategies.scaled(target.rtype, current, body),
+            dry_run=_dry_run(request),
+            require_resource_version=False,
+        )
+        return _json_response(strategies.scale_of(target.rtype, obj))
 
     async def _delete(self, request: web.Request, target: Target) -> web.StreamResponse:
         assert target.name is not None
@@ -475,14 +492,7 @@ class ApiServer:
         return labels, fields
 
     def _check_body_type(self, body: JsonObject, rtype: ResourceType) -> None:
-        api_version, kind = body.get("apiVersion"), body.get("kind")
-        if kind and kind != rtype.kind:
-            raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rtype.kind})")
-        if api_version and api_version != rtype.api_version:
-            raise errors.bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API version "
-                f"({rtype.api_version})"
-            )
+        _check_kind(body, rtype.kind, rtype.api_version)
 
     def _check_namespace_open(self, namespace: str, rtype: ResourceType, name: str) -> None:
         """The NamespaceLifecycle admission plugin: no creates in missing or terminating namespaces."""
@@ -529,6 +539,36 @@ class ApiServer:
         return _json_response(body, status, headers)
 
 
+def _check_kind(body: JsonObject, expected_kind: str, expected_api_version: str) -> None:
+    api_version, kind = body.get("apiVersion"), body.get("kind")
+    if kind and kind != expected_kind:
+        raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({expected_kind})")
+    if api_version and api_version != expected_api_version:
+        raise errors.bad_request(
+            f"the API version in the data ({api_version}) does not match the expected API version "
+            f"({expected_api_version})"
+        )
+
+
+async def _patched(request: web.Request, current: JsonObject, kind: str, custom_resource: bool) -> JsonObject:
+    """`current` with the request's patch applied (JSON merge, JSON, or strategic merge for built-in kinds)."""
+    content_type = request.content_type
+    if content_type not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH):
+        raise errors.unsupported_media_type(custom_resource=custom_resource)
+    raw = await request.read()
+    try:
+        patch = json.loads(raw or b"null")
+    except ValueError as error:
+        raise errors.bad_request(f"error decoding patch: {error}") from None
+    if content_type == MERGE_PATCH:
+        return patching.merge_patch(current, patch)
+    if content_type == JSON_PATCH:
+        return patching.json_patch(current, patch)
+    if custom_resource:  # strategic merge patch needs the patch metadata of a built-in kind
+        raise errors.unsupported_media_type(custom_resource=True)
+    return patching.strategic_merge_patch(current, patch, kind)
+
+
 def _escape_warning(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -537,9 +577,12 @@ def _event_line(event_type: str, obj: JsonObject) -> bytes:
     return (json.dumps({"type": event_type, "object": obj}, separators=(",", ":")) + "\n").encode()
 
 
-def _json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def _json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None, newline: bool = True
+) -> web.Response:
+    """A JSON answer written as apimachinery's serializer writes objects: compact, then a newline (json.Encoder)."""
     return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
+        body=(json.dumps(body, separators=(",", ":")) + ("\n" if newline else "")).encode(),
         status=status,
         content_type=JSON,
         headers=headers,

@@ -1,7 +1,7 @@
 """Kind-specific write rules, as kube-apiserver's registry strategies apply them.
 
-Defaults, system-set fields, status-subresource isolation, generation, and validation for the built-in
-kinds we serve and for custom resources (whose schema comes from their CRD).
+Defaults, system-set fields, status-subresource isolation, generation, validation and the `/scale` subresource's
+Scale, for the built-in kinds we serve and for custom resources (whose schema comes from their CRD).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ _SEGMENT_NAMED = {
 _GENERATION_KINDS = {
     ("apps", "deployments"),
     ("apps", "replicasets"),
+    ("apps", "statefulsets"),
     ("policy", "poddisruptionbudgets"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
 }
@@ -144,22 +145,16 @@ class Strategies(Hooks):
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
 
     def _create_apps_deployments(self, obj: JsonObject) -> None:
-        spec = obj.setdefault("spec", {})
-        spec.setdefault("replicas", 1)
-        spec.setdefault("revisionHistoryLimit", 10)
-        spec.setdefault("progressDeadlineSeconds", 600)
-        spec.setdefault(
-            "strategy",
-            {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
-        )
-        _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
+        _default_deployment(obj.setdefault("spec", {}))
         obj["status"] = {}
 
     def _create_apps_replicasets(self, obj: JsonObject) -> None:
-        spec = obj.setdefault("spec", {})
-        spec.setdefault("replicas", 1)
-        _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
+        _default_replica_set(obj.setdefault("spec", {}))
         obj["status"] = {"replicas": 0}
+
+    def _create_apps_statefulsets(self, obj: JsonObject) -> None:
+        _default_stateful_set(obj.setdefault("spec", {}))
+        obj["status"] = {"replicas": 0, "availableReplicas": 0}  # StatefulSetStatus: not omitempty
 
     def _create_policy_poddisruptionbudgets(self, obj: JsonObject) -> None:
         # An empty PodDisruptionBudgetStatus: its counters are not omitempty. Nothing computes them later.
@@ -216,17 +211,12 @@ class Strategies(Hooks):
                 port.setdefault("targetPort", port.get("port"))
         elif key == ("", "secrets"):
             self._create__secrets(new)
-        elif key in (("apps", "deployments"), ("apps", "replicasets")):
-            spec = new.setdefault("spec", {})
-            spec.setdefault("replicas", 1)
-            if key == ("apps", "deployments"):
-                spec.setdefault("revisionHistoryLimit", 10)
-                spec.setdefault("progressDeadlineSeconds", 600)
-                spec.setdefault(
-                    "strategy",
-                    {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
-                )
-            _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
+        elif key == ("apps", "deployments"):
+            _default_deployment(new.setdefault("spec", {}))
+        elif key == ("apps", "replicasets"):
+            _default_replica_set(new.setdefault("spec", {}))
+        elif key == ("apps", "statefulsets"):
+            _default_stateful_set(new.setdefault("spec", {}))
         elif key == ("", "pods"):
             _default_pod_spec(new.setdefault("spec", {}))
         return unknown
@@ -272,6 +262,7 @@ class Strategies(Hooks):
                 found.extend(schema.validate_status(obj, old))
             elif schema is not None:
                 found = list(schema.validate(obj, old, preceding_errors=found))
+            found.extend(_scale_errors(rtype, obj, status=subresource == "status"))
         else:
             check = getattr(self, f"_validate_{rtype.group.replace('.', '_')}_{rtype.plural}", None)
             if check is not None:
@@ -299,6 +290,9 @@ class Strategies(Hooks):
     def _validate_apps_replicasets(self, obj: JsonObject, old: JsonObject | None) -> list[FieldError]:
         return _validate_workload(obj, old)
 
+    def _validate_apps_statefulsets(self, obj: JsonObject, old: JsonObject | None) -> list[FieldError]:
+        return _validate_workload(obj, old, "statefulset")
+
     def _validate__configmaps(self, obj: JsonObject, old: JsonObject | None) -> list[FieldError]:
         found: list[FieldError] = []
         for section in ("data", "binaryData"):
@@ -323,6 +317,43 @@ def _noop(obj: JsonObject) -> None:
     return None
 
 
+def _default_deployment(spec: JsonObject) -> None:
+    """SetDefaults_Deployment (apps/v1), field by field: `strategy: {}` is defaulted like a missing one."""
+    spec.setdefault("replicas", 1)
+    strategy = spec.setdefault("strategy", {})
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", "25%")
+        rolling.setdefault("maxSurge", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
+
+
+def _default_replica_set(spec: JsonObject) -> None:
+    spec.setdefault("replicas", 1)
+    _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
+
+
+def _default_stateful_set(spec: JsonObject) -> None:
+    """SetDefaults_StatefulSet (apps/v1), as kube-apiserver 1.36 applies it (no `maxUnavailable`)."""
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    strategy = spec.setdefault("updateStrategy", {})
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+        strategy.setdefault("rollingUpdate", {})
+    if strategy["type"] == "RollingUpdate" and isinstance(strategy.get("rollingUpdate"), dict):
+        strategy["rollingUpdate"].setdefault("partition", 0)
+    retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+    retention.setdefault("whenDeleted", "Retain")
+    retention.setdefault("whenScaled", "Retain")
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
+
+
 def _default_pod_spec(spec: JsonObject) -> None:
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
@@ -341,7 +372,7 @@ def _default_pod_spec(spec: JsonObject) -> None:
             port.setdefault("protocol", "TCP")
 
 
-def _validate_workload(obj: JsonObject, old: JsonObject | None) -> list[FieldError]:
+def _validate_workload(obj: JsonObject, old: JsonObject | None, noun: str = "deployment") -> list[FieldError]:
     from .selectors import LabelSelector
 
     found: list[FieldError] = []
@@ -352,9 +383,7 @@ def _validate_workload(obj: JsonObject, old: JsonObject | None) -> list[FieldErr
         found.append(FieldError("FieldValueRequired", "spec.selector", "Required value"))
     else:
         if not (selector.get("matchLabels") or selector.get("matchExpressions")):
-            found.append(
-                validation.invalid_value("spec.selector", selector, "empty selector is invalid for deployment")
-            )
+            found.append(validation.invalid_value("spec.selector", selector, f"empty selector is invalid for {noun}"))
         elif not LabelSelector.from_label_selector(selector).matches(template_labels):
             found.append(
                 validation.invalid_value(
@@ -390,3 +419,141 @@ def _go_map(labels: dict[str, Any]) -> str:
 
 def _go_selector(selector: dict[str, Any]) -> str:
     return f"v1.LabelSelector{{MatchLabels:{_go_map(selector.get('matchLabels') or {})}}}"
+
+
+# ---------------------------------------------------------------------------------------------- scale
+
+SCALE_API_VERSION = "autoscaling/v1"
+_MAX_INT32 = 2**31 - 1
+
+
+def _field_path(path: str) -> list[str]:
+    """apiextensions' fieldPath: `.spec.replicas` is ["spec", "replicas"]."""
+    return path.removeprefix(".").split(".") if path else []
+
+
+def _nested(obj: JsonObject, path: str) -> tuple[Any, bool]:
+    current: Any = obj
+    for part in _field_path(path):
+        if not isinstance(current, dict) or part not in current:
+            return None, False
+        current = current[part]
+    return current, bool(path)
+
+
+def _go_type(value: Any) -> str:
+    """What Go's %T prints for a decoded JSON value."""
+    if value is None:
+        return "<nil>"
+    names = {bool: "bool", str: "string", float: "float64", int: "int64", list: "[]interface {}"}
+    return names.get(type(value), "map[string]interface {}")
+
+
+def _json_type(value: Any) -> str:
+    """How encoding/json names a JSON value's type in its unmarshal errors."""
+    names = {bool: "bool", str: "string", float: "number", int: "number", list: "array", dict: "object"}
+    return names.get(type(value), "null")
+
+
+def _accessor_error(path: str, value: Any, wanted: str) -> str:
+    """unstructured.NestedInt64's and NestedString's error for a field of another type."""
+    shown = "<nil>" if value is None else value
+    return f"{path} accessor error: {shown} is of the type {_go_type(value)}, expected {wanted}"
+
+
+def _nested_replicas(obj: JsonObject, path: str) -> int:
+    """unstructured.NestedInt64: 0 when absent, a 500 when the field is not an integer."""
+    value, found = _nested(obj, path)
+    if not found:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise errors.ApiError(500, _accessor_error(path, value, "int64"))
+    return value
+
+
+def _scale_errors(rtype: ResourceType, obj: JsonObject, status: bool) -> list[FieldError]:
+    """A custom resource's checks of its scale paths (validateScaleSpec; validateScaleStatus for /status)."""
+    paths = rtype.scale
+    if paths is None:
+        return []
+    found: list[FieldError] = []
+    for path in (paths.status_replicas_path,) if status else (paths.spec_replicas_path,):
+        value, present = _nested(obj, path)
+        if present and (not isinstance(value, int) or isinstance(value, bool)):
+            found.append(validation.invalid_value(path, 0, _accessor_error(path, value, "int64")))
+        elif present and value < 0:
+            found.append(validation.invalid_value(path, value, "should be a non-negative integer"))
+        elif present and value > _MAX_INT32:
+            found.append(validation.invalid_value(path, value, f"should be less than or equal to {_MAX_INT32}"))
+    if status and paths.label_selector_path:
+        value, present = _nested(obj, paths.label_selector_path)
+        if present and not isinstance(value, str):
+            error = _accessor_error(paths.label_selector_path, value, "string")
+            found.append(validation.invalid_value(paths.label_selector_path, "", error))
+    return found
+
+
+def scale_of(rtype: ResourceType, obj: JsonObject, for_write: bool = False) -> JsonObject:
+    """The autoscaling/v1 Scale of an object with the scale subresource (scaleFromDeployment & co., and
+    scaleFromCustomResource for CRDs). Zero `spec.replicas` and an empty selector are omitted, as Go does.
+
+    Reading the Scale of a custom resource without its spec replicas field is a 500, as in kube-apiserver 1.36;
+    a write (`for_write`: the Scale a patch applies to) starts from 0 replicas instead."""
+    paths = rtype.scale
+    assert paths is not None, f"{rtype.group_resource} has no scale subresource"
+    metadata = obj.get("metadata") or {}
+    if not for_write and not paths.selector_from_spec and not _nested(obj, paths.spec_replicas_path)[1]:
+        problem = f'the spec replicas field "{paths.spec_replicas_path}" does not exist'
+        raise errors.ApiError(500, f"Internal error occurred: {problem}", details={"causes": [{"message": problem}]})
+    spec_replicas = _nested_replicas(obj, paths.spec_replicas_path)
+    status: JsonObject = {"replicas": _nested_replicas(obj, paths.status_replicas_path)}
+    if paths.selector_from_spec:
+        from .selectors import LabelSelector
+
+        selector = str(LabelSelector.from_label_selector((obj.get("spec") or {}).get("selector")))
+    else:
+        value, _ = _nested(obj, paths.label_selector_path)
+        selector = value if isinstance(value, str) else ""
+    if selector:
+        status["selector"] = selector
+    scale_meta = {key: metadata[key] for key in ("name", "namespace", "uid", "resourceVersion") if key in metadata}
+    if "creationTimestamp" in metadata:
+        scale_meta["creationTimestamp"] = metadata["creationTimestamp"]
+    return {
+        "kind": "Scale",
+        "apiVersion": SCALE_API_VERSION,
+        "metadata": scale_meta,
+        "spec": {"replicas": spec_replicas} if spec_replicas else {},
+        "status": status,
+    }
+
+
+def scaled(rtype: ResourceType, current: JsonObject, scale: JsonObject) -> JsonObject:
+    """`current` with the replicas a Scale written to /scale asks for (scaleUpdatedObjectInfo), its
+    resourceVersion a precondition when the Scale carries one. Raises 400 or 422 for a bad Scale."""
+    paths = rtype.scale
+    assert paths is not None, f"{rtype.group_resource} has no scale subresource"
+    name = str((current.get("metadata") or {}).get("name", ""))
+    spec = scale.get("spec") or {}
+    replicas = spec.get("replicas", 0) if isinstance(spec, dict) else spec
+    if not isinstance(replicas, int) or isinstance(replicas, bool):
+        raise errors.bad_request(
+            'Scale in version "v1" cannot be handled as a Scale: json: cannot unmarshal '
+            f"{_json_type(replicas)} into Go struct field ScaleSpec.spec.replicas of type int32"
+        )
+    if replicas < 0 and not rtype.from_crd:  # a custom resource's own validation checks its replicas path
+        problem = validation.invalid_value("spec.replicas", replicas, "must be greater than or equal to 0")
+        raise errors.invalid("Scale", "autoscaling", "scales", name, [problem])
+    updated = copy.deepcopy(current)
+    *parents, leaf = _field_path(paths.spec_replicas_path)
+    target = updated
+    for part in parents:
+        child = target.get(part)
+        if not isinstance(child, dict):
+            child = target[part] = {}
+        target = child
+    target[leaf] = replicas
+    resource_version = (scale.get("metadata") or {}).get("resourceVersion")
+    if resource_version:
+        updated["metadata"]["resourceVersion"] = resource_version
+    return updated

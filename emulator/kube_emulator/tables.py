@@ -384,6 +384,12 @@ def _print_replica_set(obj: JsonObject, now: datetime) -> list[Any]:
     ]
 
 
+def _print_stateful_set(obj: JsonObject, now: datetime) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    names, images = _containers((spec.get("template") or {}).get("spec"))
+    return [_name(obj), f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}", _age(obj, now), names, images]
+
+
 def _print_pod_disruption_budget(obj: JsonObject, now: datetime) -> list[Any]:
     spec = obj.get("spec") or {}
     limits = [
@@ -586,6 +592,10 @@ _BUILTIN: Mapping[tuple[str, str], _Kind] = {
             ),
         ),
         _print_replica_set,
+    ),
+    ("apps", "statefulsets"): _Kind(
+        (_NAME, _column("Ready", "string", "Number of the pod with ready state"), _AGE, _CONTAINERS, _IMAGES),
+        _print_stateful_set,
     ),
     ("policy", "poddisruptionbudgets"): _Kind(
         (

@@ -250,7 +250,7 @@ def test_version_and_core_discovery(api: KubeApi, http: Raw) -> None:
 def test_group_discovery_lists_every_builtin_group(api: KubeApi, http: Raw) -> None:
     groups = {g.name: g for g in client.ApisApi(api).get_api_versions().groups}
     expected = {
-        "apps": {"deployments": "Deployment", "replicasets": "ReplicaSet"},
+        "apps": {"deployments": "Deployment", "replicasets": "ReplicaSet", "statefulsets": "StatefulSet"},
         "rbac.authorization.k8s.io": {
             "roles": "Role",
             "rolebindings": "RoleBinding",
@@ -761,6 +761,47 @@ def test_dry_run_changes_nothing(core: KubeApi) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- errors
+
+
+def error_body(call: Callable[[], Any]) -> str:
+    """The body of the error `call` gets, as the server wrote it."""
+    with pytest.raises(ApiException) as caught:
+        call()
+    return str(caught.value.body)
+
+
+@pytest.mark.cluster
+def test_status_errors_have_the_apiserver_byte_layout(core: KubeApi, apps: KubeApi, namespace: str) -> None:
+    """metav1.Status as apimachinery's JSON serializer writes it: its fields in Go's order, then a newline."""
+    missing = error_body(lambda: core.read_namespaced_config_map("nope", namespace))
+    apps_missing = error_body(lambda: apps.read_namespaced_deployment("nope", namespace))
+    core.create_namespaced_config_map(namespace, configmap("twice"))
+    exists = error_body(lambda: core.create_namespaced_config_map(namespace, configmap("twice")))
+    invalid = error_body(lambda: core.create_namespaced_config_map(namespace, configmap("Bad_Name", {"a b": "c"})))
+
+    assert missing == (
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        '"message":"configmaps \\"nope\\" not found","reason":"NotFound",'
+        '"details":{"name":"nope","kind":"configmaps"},"code":404}\n'
+    )
+    assert apps_missing == (
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        '"message":"deployments.apps \\"nope\\" not found","reason":"NotFound",'
+        '"details":{"name":"nope","group":"apps","kind":"deployments"},"code":404}\n'
+    )
+    assert exists == (
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        '"message":"configmaps \\"twice\\" already exists","reason":"AlreadyExists",'
+        '"details":{"name":"twice","kind":"configmaps"},"code":409}\n'
+    )
+    assert invalid.endswith("}\n")
+    parsed = json.loads(invalid)  # keys in the order written
+    assert list(parsed) == ["kind", "apiVersion", "metadata", "status", "message", "reason", "details", "code"]
+    assert list(parsed["details"]) == ["name", "kind", "causes"]
+    assert len(parsed["details"]["causes"]) == 2  # the name and the data key
+    assert all(list(cause) == ["reason", "message", "field"] for cause in parsed["details"]["causes"])
+    # Objects end with the serializer's newline too.
+    assert core.read_namespaced_config_map("twice", namespace, _preload_content=False).data.endswith(b"}\n")
 
 
 def test_status_bodies_of_common_errors(core: KubeApi, http: Raw) -> None:
