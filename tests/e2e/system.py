@@ -10,9 +10,9 @@ Running and Ready without running a container, by the emulator's controllers or 
 control plane, tests/cluster/). Unlike `k8s-manager dev --kubeconfig`, which never runs the stand-in on a cluster,
 the tests do, so that a Runtime gets to Ready there too.
 
-On a real cluster the tests take turns (tests/e2e/conftest.py) and each leaves the cluster as it found it: the
-Runtimes it made are deleted when it ends (kopf's finalizer dropped first, for no operator runs by then), which
-takes their namespaces and everything in them along, and so is the peering object if it was not there before.
+On a real cluster the tests take turns (tests/e2e/conftest.py) and each cleans up after itself: the Runtimes it made
+are deleted when it ends (kopf's finalizer dropped first, for no operator runs by then), which takes their namespaces
+and everything in them along, and so is the peering object.
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ import socket
 import string
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +42,9 @@ from k8s_manager_api.names import DEPLOYMENTS, Resource
 from kube_emulator.threaded import ThreadedEmulator
 
 from tests.identities import FACADE, OPERATOR, Identity, identity_kubeconfig, install_rbac
+
+from .api_proxy import ApiProxy
+from .background import BackgroundLoop
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
@@ -99,26 +101,6 @@ class StandinApi(KubeApi):
         return await super().create(res, body, namespace)
 
 
-class BackgroundLoop:
-    """An asyncio event loop in a thread of its own, for what the tests run alongside the processes."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self._thread.start()
-
-    def call(self, make: Callable[[], Awaitable[T]], timeout: float = 60.0) -> T:
-        async def run() -> T:
-            return await make()
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        self.loop.close()
-
-
 @dataclass
 class System:
     kubeconfig: Path
@@ -136,9 +118,10 @@ class System:
     logs: dict[str, Path] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     operator_args: tuple[str, ...] = ()
-    # What a real cluster held before the test (left alone afterwards): Runtimes, and whether the peering object was.
+    # The Runtimes a real cluster held before the test (left alone afterwards).
     runtimes_before: frozenset[str] = frozenset()
-    peering_before: bool = False
+    # When set, the components reach the API server through it (tests/e2e/api_proxy.py).
+    proxy: ApiProxy | None = None
 
     @property
     def real_cluster(self) -> bool:
@@ -175,7 +158,10 @@ class System:
 
     def identity_kubeconfig(self, identity: Identity) -> Path:
         path = self.work / f"kubeconfig-{identity.service_account}"
-        return path if path.exists() else identity_kubeconfig(identity, self.kubeconfig, path)
+        if path.exists():
+            return path
+        identity_kubeconfig(identity, self.kubeconfig, path)
+        return path if self.proxy is None else self.proxy.route(identity, path)
 
     def kill_operator(self) -> None:
         assert self.operator is not None
@@ -281,20 +267,17 @@ class System:
         return frozenset(item["metadata"]["name"] for item in self.get("runtimes")["items"])
 
     def remember_the_cluster(self) -> None:
+        """Note the Runtimes there are, and delete the peering object an interrupted run may have left: the
+        peered operators started next create it, as they would on a new cluster."""
         self.runtimes_before = self.runtime_names()
-        self.peering_before = self.get("clusterkopfpeering", PEERING) is not None
-
-    def forget_peering(self) -> None:
-        """Delete the peering object, so that the operator started next creates it afresh."""
         self.kubectl("delete", "clusterkopfpeering", PEERING, "--ignore-not-found", "--wait=true")
-        self.peering_before = False
 
     def clean_up(self) -> None:
         """Delete what the test made on a real cluster, once its processes are stopped.
 
         Runtimes and their versions carry kopf's finalizer, which no operator removes any more: it is dropped, then
         the Runtimes deleted; their namespaces (and everything in them) go with them, as the operator's objects are
-        owned by their Runtime. Not awaited: the next test uses names of its own.
+        owned by their Runtime. Not awaited: the next test uses names of its own. The peering object goes too.
         """
         drop = '{"metadata":{"finalizers":null}}'
         for name in sorted(self.runtime_names() - self.runtimes_before):
@@ -304,8 +287,7 @@ class System:
                 self.kubectl("patch", *held, "--type=merge", "-p", drop, check=False)
             self.kubectl("patch", "runtime", name, "--type=merge", "-p", drop, check=False)
             self.kubectl("delete", "runtime", name, "--ignore-not-found", "--wait=false", check=False)
-        if not self.peering_before:
-            self.kubectl("delete", "clusterkopfpeering", PEERING, "--ignore-not-found", "--wait=false", check=False)
+        self.kubectl("delete", "clusterkopfpeering", PEERING, "--ignore-not-found", "--wait=false", check=False)
 
 
 @contextlib.contextmanager
@@ -315,12 +297,15 @@ def running_system(
     kubeconfig: Path,
     facade: bool = True,
     operator_args: tuple[str, ...] = (),
+    proxy: ApiProxy | None = None,
 ) -> Iterator[System]:
-    """CRDs, the manifests' RBAC, the operator (with `operator_args`) and the facade."""
+    """CRDs, the manifests' RBAC, the operator (with `operator_args`) and the facade (through `proxy` if given)."""
     env = {key: value for key, value in os.environ.items() if key not in IN_CLUSTER_VARIABLES}
     env["KUBECONFIG"] = str(kubeconfig)
     env["KRE_RUNTIME_RESYNC_INTERVAL"] = env.get("KRE_RUNTIME_RESYNC_INTERVAL", "2")
-    system = System(kubeconfig=kubeconfig, work=work, emulator=emulator, env=env, operator_args=operator_args)
+    system = System(
+        kubeconfig=kubeconfig, work=work, emulator=emulator, env=env, operator_args=operator_args, proxy=proxy
+    )
     crd_files = sorted(CRDS.glob("*.yaml"))
     for crd_file in crd_files:
         system.kubectl("apply", "-f", str(crd_file))

@@ -3,8 +3,11 @@
 The whole system runs under the manifests' identities (as every whole-system suite does, so a missing permission
 fails there) through everything the two processes do: the Admin API's runtime and version lifecycle, kubectl edits
 of the custom resources, drift of every kind the operator owns, new credentials, kopf peering, a Runtime's
-deletion. The emulator records each RBAC rule that allowed a request or covered a permission the operator granted
-(escalation prevention); every cell (a rule's API group, resource and verb) of the manifests' roles must be among them.
+deletion. Every RBAC rule that allowed a request or covered a permission the operator granted (escalation
+prevention) is recorded; every cell (a rule's API group, resource and verb) of the manifests' roles must be among
+them. The two processes reach the API server through a recording proxy (tests/e2e/api_proxy.py) that attributes
+their requests to the rules, on a real cluster as on the emulator; there the emulator's authorizer records the same
+requests too, and the two records must agree.
 """
 
 from __future__ import annotations
@@ -17,14 +20,14 @@ from typing import Any
 import grpc
 import pytest
 from k8s_manager_facade.generated import runtime_pb2
-from kube_emulator.threaded import ThreadedEmulator
 
-from tests.identities import operator_peering_flag, rendered_manifests
+from tests.identities import operator_peering_flag, rbac_objects, rendered_manifests
 
-from .system import System, eventually, random_credential, ready, running_system
+from .api_proxy import ApiProxy
+from .system import System, emulator_or_none, eventually, random_credential, ready, running_system, unique_name
 from .test_runtime_system import RuntimeStub, admin_api_create, drive_versions_through_their_lifecycle
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.cluster]
 
 Cell = tuple[str, str, int, str, str, str]  # role kind, role name, rule index, API group, resource, verb
 
@@ -52,9 +55,16 @@ def used_cells(usage: list[dict[str, str]]) -> set[Cell]:
 
 
 @pytest.fixture
-def system(tmp_path: Path, emulator: ThreadedEmulator, kubeconfig: Path) -> Iterator[System]:
-    with running_system(tmp_path, emulator, kubeconfig, operator_args=(operator_peering_flag(),)) as running:
-        yield running
+def system(tmp_path: Path, request: pytest.FixtureRequest, kubeconfig: Path) -> Iterator[System]:
+    proxy = ApiProxy(kubeconfig)
+    proxy.start()
+    try:
+        emulator = emulator_or_none(request)
+        args = (operator_peering_flag(),)
+        with running_system(tmp_path, emulator, kubeconfig, operator_args=args, proxy=proxy) as running:
+            yield running
+    finally:
+        proxy.stop()
 
 
 def restored(system: System, kind: str, name: str, namespace: str | None, check: Any) -> Any:
@@ -62,9 +72,8 @@ def restored(system: System, kind: str, name: str, namespace: str | None, check:
     return eventually(lambda: check(system.get(kind, name, *scope)), f"the operator to repair {kind} {name}", 60)
 
 
-def test_every_permission_the_manifests_grant_is_used(system: System, emulator: ThreadedEmulator) -> None:
-    drive_versions_through_their_lifecycle(system)
-    namespace = "kre-greeter"
+def test_every_permission_the_manifests_grant_is_used(system: System) -> None:
+    namespace = drive_versions_through_their_lifecycle(system)
 
     # Drift of each kind the operator owns is repaired with a patch.
     drifts: list[tuple[str, str, str | None, dict[str, Any], Any]] = [
@@ -138,13 +147,18 @@ def test_every_permission_the_manifests_grant_is_used(system: System, emulator: 
 
     # The Admin API's view of a runtime, then its deletion through kubectl: kopf releases its finalizer.
     with grpc.insecure_channel(system.grpc_address) as channel:
-        request, _ = admin_api_create("Spare")
+        request, _ = admin_api_create("Spare-" + unique_name().removeprefix("kre-"))
         RuntimeStub(channel).Create(request, timeout=20)
         status = RuntimeStub(channel).RuntimeStatus(runtime_pb2.Request(runtime=request.runtime), timeout=120)
         assert status.Status == "STARTED"
-    system.kubectl("delete", "runtime", "kre-spare", "--wait=true", "--timeout=120s")
+    system.kubectl("delete", "runtime", request.runtime.namespace, "--wait=true", "--timeout=120s")
 
-    unused = granted_cells() - used_cells(emulator.rbac_usage())
+    assert system.proxy is not None
+    granted = granted_cells()
+    used = used_cells(system.proxy.rbac_usage(rbac_objects()))
+    if system.emulator is not None:
+        assert used & granted == used_cells(system.emulator.rbac_usage()) & granted
+    unused = granted - used
     assert not unused, "granted by manifests/ but never used:\n" + "\n".join(
         f"  {kind} {name} rule {index}: {verb} {resource} in API group {group!r}"
         for kind, name, index, group, resource, verb in sorted(unused)

@@ -41,7 +41,6 @@ LIFETIME_SECONDS = 8
 def system(tmp_path: Path, request: pytest.FixtureRequest, kubeconfig: Path) -> Iterator[System]:
     with running_system(tmp_path, emulator_or_none(request), kubeconfig, facade=False) as running:
         running.kill_operator()  # standalone; the test runs two peered replicas instead
-        running.forget_peering()  # one an interrupted run left on a real cluster
         yield running
 
 
