@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import json
 import logging
+import posixpath
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -264,7 +265,7 @@ class ApiServer:
     def _list(self, request: web.Request, target: Target) -> web.StreamResponse:
         labels, fields = self._selectors(request, target.rtype)
         items, rv = self.cluster.store.list_objects(target.rtype, target.namespace, labels, fields)
-        items, continue_token, remaining = _paginate(items, request.query, rv)
+        items, continue_token, remaining = _paginate(items, request.query, rv, target.namespace)
         list_meta: JsonObject = {"resourceVersion": str(rv)}
         if continue_token:
             list_meta["continue"] = continue_token
@@ -422,6 +423,25 @@ class ApiServer:
             except ValueError:
                 raise errors.bad_request(f"invalid resource version: {rv_param}") from None
         bookmarks = _truthy(request.query.get("allowWatchBookmarks"))
+        # A streaming list (client-go's WatchList, kubectl >= 1.35's wait): the current state as ADDED events, then,
+        # with bookmarks allowed, a BOOKMARK annotated `k8s.io/initial-events-end`, then the changes after it.
+        initial_events = _truthy(request.query.get("sendInitialEvents"))
+        if initial_events:
+            if request.query.get("resourceVersionMatch") != "NotOlderThan":
+                raise errors.invalid(
+                    "ListOptions",
+                    "meta.k8s.io",
+                    "ListOptions",
+                    "",
+                    [
+                        (
+                            "FieldValueForbidden",
+                            "resourceVersionMatch",
+                            "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                        )
+                    ],
+                )
+            since = None  # the state now is "not older than" any resourceVersion the client can name
         timeout = DEFAULT_WATCH_TIMEOUT
         if "timeoutSeconds" in request.query:
             try:
@@ -440,6 +460,10 @@ class ApiServer:
             await response.write(_event_line(ERROR, error.status()))
             return response
         break_after = fault.break_watch_after if fault is not None else None
+        # open_watch queued the current state synchronously: that many events, then the end-of-initial bookmark.
+        initial_left = watch.queue.qsize() if initial_events and bookmarks else -1
+        initial_end = self._bookmark(target.rtype)
+        initial_end["metadata"]["annotations"] = {"k8s.io/initial-events-end": "true"}
         response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"})
         response.enable_chunked_encoding()
         await response.prepare(request)
@@ -447,6 +471,9 @@ class ApiServer:
         sent = 0
         try:
             while True:
+                if initial_left == 0:
+                    await response.write(_event_line(BOOKMARK, initial_end))
+                initial_left -= 1
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -663,23 +690,73 @@ async def _delete_options(request: web.Request) -> JsonObject:
     return options
 
 
-def _paginate(items: list[JsonObject], query: Any, rv: int) -> tuple[list[JsonObject], str, int]:
-    """Apply `limit`/`continue`; the token remembers the last key returned (no snapshot, see README)."""
+def _paginate(
+    items: list[JsonObject], query: Any, rv: int, namespace: str | None
+) -> tuple[list[JsonObject], str, int]:
+    """Apply `limit`/`continue`; the token remembers the last key returned (no snapshot, see README).
+
+    Tokens are the apiserver's (storage.EncodeContinue): unpadded base64url of {"v", "rv", "start"}, where `start` is
+    the storage key after the list's prefix (`/<name>` in a namespace, `/<namespace>/<name>` across them) and a NUL.
+    """
     start_after: tuple[str, str] | None = None
     token = query.get("continue", "")
     if token:
-        try:
-            decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-            start_after = (decoded["ns"], decoded["name"])
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            raise errors.bad_request("continue key is not valid: illegal base64 data") from None
+        if query.get("resourceVersion", "") not in ("", "0"):
+            raise errors.bad_request("specifying resource version is not allowed when using continue")
+        start_key = _decode_continue(token)
+        parts = start_key.removesuffix("\0").split("/")
+        start_after = (parts[0], parts[1]) if len(parts) == 2 else (namespace or "", parts[-1])
         items = [i for i in items if (i["metadata"].get("namespace", ""), i["metadata"]["name"]) > start_after]
     limit = int(query.get("limit", "0") or 0)
     if limit <= 0 or len(items) <= limit:
         return items, "", 0
     page, rest = items[:limit], items[limit:]
     last = page[-1]["metadata"]
-    next_token = base64.urlsafe_b64encode(
-        json.dumps({"ns": last.get("namespace", ""), "name": last["name"], "rv": rv}).encode()
-    ).decode()
+    key = last["name"] if namespace is not None or "namespace" not in last else f"{last['namespace']}/{last['name']}"
+    encoded = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": f"/{key}\0"}, separators=(",", ":"))
+    next_token = base64.urlsafe_b64encode(encoded.encode()).decode().rstrip("=")
     return page, next_token, len(rest)
+
+
+_BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _decode_continue(token: str) -> str:
+    """storage.DecodeContinue: the start key of a continue token, or the 400 it earns (with Go's wording)."""
+
+    def invalid(why: str) -> errors.ApiError:
+        return errors.bad_request(f"invalid continue token: continue key is not valid{why}")
+
+    bad = next((index for index, char in enumerate(token) if char not in _BASE64URL), None)
+    if bad is None and len(token) % 4 == 1:
+        bad = len(token) - 1
+    if bad is not None:
+        raise invalid(f": illegal base64 data at input byte {bad}")
+    data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    text = data.decode("utf-8", errors="replace").lstrip(" \t\r\n")
+    try:
+        decoded = json.loads(data)
+    except ValueError:
+        if not text:
+            raise invalid(": unexpected end of JSON input") from None
+        first = data.lstrip(b" \t\r\n")[:1]
+        if first not in (b"{", b"[", b'"', b"-", b"t", b"f", b"n") and not first.isdigit():
+            shown = json.dumps(chr(first[0]))[1:-1] if first[0] != ord("'") else "\\'"
+            raise invalid(f": invalid character '{shown}' looking for beginning of value") from None
+        raise invalid(": unexpected end of JSON input") from None
+    if decoded is not None and not isinstance(decoded, dict):
+        kind = {list: "array", str: "string", bool: "bool"}.get(type(decoded), "number")
+        raise invalid(f": json: cannot unmarshal {kind} into Go value of type storage.continueToken")
+    decoded = decoded or {}
+    version = decoded.get("v", "")
+    if version != "meta.k8s.io/v1":
+        raise invalid(f": server does not recognize this encoded version {version}")
+    start = decoded.get("start", "")
+    if not isinstance(decoded.get("rv"), int) or decoded["rv"] == 0:
+        raise invalid(": incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    if not isinstance(start, str) or not start:
+        raise invalid(": encoded start key empty (version meta.k8s.io/v1)")
+    key = start if start.startswith("/") else "/" + start
+    if posixpath.normpath(key) != key or key.startswith("//"):
+        raise invalid(f": {start}")
+    return key[1:]
