@@ -8,8 +8,9 @@ Per registered method (`service`, `method`, `type` = unary, server_stream, clien
 - `k8s_manager_facade_stream_messages_sent_total` and `k8s_manager_facade_streams_open` (server streams).
 
 A call the client cancels counts as CANCELLED, one whose deadline passed as DEADLINE_EXCEEDED; so do calls still
-running when the shutdown's grace period ends (their clients see UNAVAILABLE). Calls to methods the server does
-not have are not counted: their names are the client's choice. Labels never carry request contents.
+running when the shutdown's grace period ends (their clients see UNAVAILABLE). A call the shutdown gate refuses
+(shutdown_gate.py) counts as UNAVAILABLE. Calls to methods the server does not have are not counted: their names
+are the client's choice. Labels never carry request contents.
 
 The metrics live in a registry of the server's own, served by `MetricsEndpoint` (aiohttp, on the server's loop).
 """

@@ -17,9 +17,12 @@ SERVING once the Kubernetes API has answered it (reachable, credentials and RBAC
 counts as an answer); the three k8s-manager services once the list has worked, i.e. the Runtime CRD is
 installed too. A kubeconfig that cannot be loaded is a start-up error instead.
 
-SIGTERM or SIGINT starts a graceful shutdown: health turns NOT_SERVING, new calls are refused, waiting
-RuntimeStatus and VersionService calls and WatchVersion streams end with UNAVAILABLE ("the facade is shutting
-down"), and the other calls in flight get the configured grace period before they are cancelled. The metrics
+SIGTERM or SIGINT starts a graceful shutdown (`stop`): health turns NOT_SERVING, the
+shutdown gate (shutdown_gate.py) answers new calls UNAVAILABLE, waiting RuntimeStatus and VersionService calls and
+WatchVersion streams end with UNAVAILABLE ("the facade is shutting down"). The server keeps receiving calls for a
+drain period (a tenth of the grace period, at most DRAIN_PERIOD), so that a call already on its way is answered
+UNAVAILABLE by the server instead of being cut off with CANCELLED by grpc's own stop; then grpc stops receiving,
+and the other calls in flight get the rest of the configured grace period before they are cancelled. The metrics
 endpoint closes last.
 """
 
@@ -53,6 +56,7 @@ from .metrics.service import ResourceMetricsServicer, metrics_hub
 from .metrics.watch import MetricsHub
 from .observability import MetricsEndpoint, MetricsInterceptor, RpcMetrics, server_registry
 from .runtime_service import RuntimeServicer
+from .shutdown_gate import ShutdownGate
 from .status_hub import RuntimeStatusHub, VersionStatusHub
 from .transport import TlsFileError, read_tls_files, server_credentials, server_options
 from .version_service import VersionServicer
@@ -69,6 +73,21 @@ OVERALL = ""  # the server as a whole: SERVING once the Kubernetes API answers
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # The start-up check of the Kubernetes API is retried after 1, 2, 4, ... seconds, at most this long apart.
 CLUSTER_CHECK_MAX_DELAY = 10.0
+# Once the shutdown has begun, the server still receives calls (and refuses them) this long, and at most a tenth of
+# the grace period: calls sent a moment before the signal reach it instead of being cancelled by grpc's stop.
+DRAIN_PERIOD = 1.0
+DRAIN_SHARE = 0.1
+# Calls that end by themselves once the shutdown has begun (their hubs are stopped), naming what they waited for.
+SELF_ENDING_METHODS = frozenset(
+    {
+        f"/{RUNTIME_SERVICE_NAME}/RuntimeStatus",
+        *(
+            f"/{VERSION_SERVICE_NAME}/{method.name}"
+            for method in version_pb2.DESCRIPTOR.services_by_name["VersionService"].methods
+        ),
+        f"/{RESOURCE_METRICS_SERVICE_NAME}/WatchVersion",
+    }
+)
 
 
 class StartupError(RuntimeError):
@@ -102,6 +121,8 @@ class FacadeServer:
         self._server: Any = None
         self._metrics_endpoint: MetricsEndpoint | None = None
         self._cluster_check: asyncio.Task[None] | None = None
+        self.gate = ShutdownGate(SELF_ENDING_METHODS, frozenset(CRD_BOUND_SERVICES))
+        self._shutdown_began: float | None = None  # the loop's time when begin_shutdown began
 
     async def start(self) -> int:
         """Connect, bind, start serving and check the cluster in the background; returns the bound port."""
@@ -117,7 +138,7 @@ class FacadeServer:
         if self.config.metrics_port is not None:
             await self._start_metrics_endpoint(self.config.metrics_port)
         server = grpc.aio.server(
-            options=server_options(self.config), interceptors=[MetricsInterceptor(self.rpc_metrics)]
+            options=server_options(self.config), interceptors=[MetricsInterceptor(self.rpc_metrics), self.gate]
         )
         # The generated registration functions are untyped: named here with their signature.
         registrations: tuple[tuple[Callable[[Any, Any], None], Any], ...] = (
@@ -169,17 +190,36 @@ class FacadeServer:
         await self._stop_metrics_endpoint()
         await self._close_clients()
 
+    @property
+    def drain_period(self) -> float:
+        """How long the server still receives (and refuses) calls once its shutdown has begun."""
+        return min(DRAIN_PERIOD, DRAIN_SHARE * self.config.shutdown_grace_period)
+
+    async def _begin_shutdown(self) -> None:
+        """Health NOT_SERVING, new calls refused, waiting calls ended; calls are still received."""
+        if self._shutdown_began is not None:
+            return
+        self._shutdown_began = asyncio.get_running_loop().time()
+        log.info(
+            "gRPC facade shutting down (grace period %gs, of which %gs refusing new calls before it stops receiving)",
+            self.config.shutdown_grace_period,
+            self.drain_period,
+        )
+        await self.health.enter_graceful_shutdown()
+        self.gate.close()
+        await self._end_waits()
+
     async def stop(self) -> None:
         """Graceful shutdown (see the module's docstring); returns once every call has ended."""
         if self._server is None:
             return
         server, self._server = self._server, None
-        grace = self.config.shutdown_grace_period
-        log.info("gRPC facade shutting down (grace period %gs)", grace)
-        await self.health.enter_graceful_shutdown()
-        # server.stop() refuses new calls from its first step on; the waits end while it gives the rest the grace
-        # period (gather runs its first step before the waits' first one).
-        await asyncio.gather(server.stop(grace), self._end_waits())
+        await self._begin_shutdown()
+        assert self._shutdown_began is not None
+        loop = asyncio.get_running_loop()
+        # The drain and the grace period count from the beginning of the shutdown, whoever began it.
+        await asyncio.sleep(max(self._shutdown_began + self.drain_period - loop.time(), 0.0))
+        await server.stop(max(self._shutdown_began + self.config.shutdown_grace_period - loop.time(), 0.0))
         await self._stop_metrics_endpoint()
         await self._close_clients()
         log.info("gRPC facade stopped")

@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from k8s_manager import dev
 from k8s_manager_api.kube import KubeApi
 from k8s_manager_api.names import RUNTIMES
+from k8s_manager_facade import server as server_module
 from k8s_manager_facade.config import FacadeConfig
 from k8s_manager_facade.generated import runtime_pb2, runtime_pb2_grpc
 from k8s_manager_facade.runtime_requests import build_runtime, validate_create
@@ -169,6 +170,98 @@ async def test_shutdown_refuses_new_calls_ends_waits_and_lets_calls_in_flight_fi
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     assert created.message == "Runtime 'Demo' created"
     assert runtime["spec"]["displayName"] == "Demo"
+
+
+class HoldingRelay:
+    """A TCP relay to `port` that holds what clients send while `held`: a call sent then is still on its way."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self.open = asyncio.Event()
+        self.open.set()
+        self.held_bytes = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        try:
+            server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self._port)
+        except OSError:  # the server has stopped listening: so does the relay, for this client
+            client_writer.close()
+            return
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, holds: bool) -> None:
+            try:
+                while data := await reader.read(65536):
+                    if holds and not self.open.is_set():
+                        self.held_bytes += len(data)
+                        await self.open.wait()
+                    writer.write(data)
+                    await writer.drain()
+            finally:
+                writer.close()
+
+        await asyncio.gather(
+            pipe(client_reader, server_writer, True), pipe(server_reader, client_writer, False), return_exceptions=True
+        )
+
+
+async def test_a_call_on_its_way_when_the_shutdown_begins_is_answered_unavailable_by_the_server(
+    emulator, config, monkeypatch
+):
+    # The call is sent, held on its way, and reaches the server once its shutdown has begun. grpc's own stop
+    # cancels such a call (the client saw CANCELLED); the facade still receives calls for its drain period,
+    # lengthened here so that the held call surely arrives within it, and answers them UNAVAILABLE itself.
+    monkeypatch.setattr(server_module, "DRAIN_PERIOD", 5.0)
+    server = FacadeServer(dataclasses.replace(config, shutdown_grace_period=60))
+    port = await server.start()
+    await asyncio.wait_for(server.cluster_reached.wait(), 10)
+    relay = HoldingRelay(port)
+    kube = await KubeApi.connect(config.kubeconfig)
+    try:
+        await kube.create(RUNTIMES, build_runtime(validate_create(runtime_request("kre-waiting")), config))
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{port}") as direct,
+            grpc.aio.insecure_channel(f"127.0.0.1:{await relay.start()}") as relayed,
+        ):
+            health_watch = health_pb2_grpc.HealthStub(direct).Watch(health_pb2.HealthCheckRequest(service=""))
+            serving = await health_watch.read()
+            runtimes = RuntimeStub(relayed)
+            await health_pb2_grpc.HealthStub(relayed).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            relay.open.clear()
+            on_its_way = asyncio.ensure_future(runtimes.RuntimeStatus(runtime_request("kre-waiting"), timeout=60))
+            await eventually(lambda: relay.held_bytes > 0)
+
+            stopping = asyncio.create_task(server.stop())
+            not_serving = await health_watch.read()
+            relay.open.set()
+            with pytest.raises(grpc.aio.AioRpcError) as waited:
+                await on_its_way
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await runtimes.Create(runtime_request(), timeout=5)
+            health_watch.cancel()
+            await stopping
+        created = await kube.find(RUNTIMES, "kre-demo")
+    finally:
+        await relay.close()
+        await kube.close()
+
+    refused_labels = {"service": "runtime.RuntimeService", "method": "Create", "type": "unary", "code": "UNAVAILABLE"}
+    assert serving.status == health_pb2.HealthCheckResponse.SERVING
+    assert not_serving.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert waited.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert waited.value.details().startswith("the facade is shutting down; Runtime 'kre-waiting'")
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert refused.value.details() == "the facade is shutting down; it takes no new calls"
+    assert created is None
+    assert server.registry.get_sample_value("k8s_manager_facade_rpcs_handled_total", refused_labels) == 1
 
 
 async def test_calls_still_running_when_the_grace_period_ends_are_cancelled(emulator, config):
