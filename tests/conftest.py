@@ -148,6 +148,12 @@ def emulator() -> Iterator[ThreadedEmulator]:
 
 
 @pytest.fixture
+def on_emulator() -> bool:
+    """Whether the cluster under test is the emulator (for what tests assert of it alone, such as its version)."""
+    return REAL_CLUSTER_KUBECONFIG_PATH is None
+
+
+@pytest.fixture
 def kubeconfig(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     """A kubeconfig for the cluster under test (the emulator unless a real cluster is configured)."""
     if REAL_CLUSTER_KUBECONFIG_PATH is not None:

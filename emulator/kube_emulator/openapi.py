@@ -58,7 +58,16 @@ _METADATA_DESCRIPTION = (
 )
 _LIST_METADATA_DESCRIPTION = (
     "Standard list metadata. More info: "
-    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"
+)
+# What apiextensions says of the TypeMeta it adds to an x-kubernetes-embedded-resource object.
+_EMBEDDED_API_VERSION_DESCRIPTION = (
+    "apiVersion defines the versioned schema of this representation of an object. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"
+)
+_EMBEDDED_KIND_DESCRIPTION = (
+    "kind is a string value representing the type of this object. In CamelCase. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"
 )
 
 # ------------------------------------------------------------------------------------------------------------
@@ -473,13 +482,17 @@ def _add_embedded_resource_properties(schema: JsonObject) -> None:
             _add_embedded_resource_properties(child)
     if schema.get("x-kubernetes-embedded-resource") is True:
         properties = schema.setdefault("properties", {})
-        properties["apiVersion"] = {"description": _API_VERSION_DESCRIPTION, "type": "string"}
-        properties["kind"] = {"description": _KIND_DESCRIPTION, "type": "string"}
+        properties["apiVersion"] = {"description": _EMBEDDED_API_VERSION_DESCRIPTION, "type": "string"}
+        properties["kind"] = {"description": _EMBEDDED_KIND_DESCRIPTION, "type": "string"}
         properties["metadata"] = {"allOf": [{"$ref": V3_REF + OBJECT_META}], "description": _METADATA_DESCRIPTION}
-        required = schema.setdefault("required", [])
-        for name in ("kind", "apiVersion"):
-            if name not in required:
-                required.append(name)
+        _require_type_meta(schema)
+
+
+def _require_type_meta(schema: JsonObject) -> None:
+    required = schema.setdefault("required", [])
+    for name in ("kind", "apiVersion"):
+        if name not in required:
+            required.append(name)
 
 
 def _custom_resource_list_schema(rtype: ResourceType) -> JsonObject:
@@ -1133,45 +1146,23 @@ def _v2_schema(schema: Any) -> Any:
     return converted
 
 
-# Value validations, which the v2 publication of CRD schemas strips (builder.Options.StripValueValidation).
-_VALUE_VALIDATIONS = frozenset(
-    {
-        "format",
-        "maximum",
-        "exclusiveMaximum",
-        "minimum",
-        "exclusiveMinimum",
-        "maxLength",
-        "minLength",
-        "pattern",
-        "maxItems",
-        "minItems",
-        "uniqueItems",
-        "multipleOf",
-        "enum",
-        "maxProperties",
-        "minProperties",
-        "required",
-        "allOf",
-        "oneOf",
-        "anyOf",
-        "not",
-    }
-)
+# What apiextensions' ToStructuralOpenAPIV2 drops from a CRD schema for /openapi/v2 (the junctors, which v2 cannot
+# say), and `default`, which the v2 handler prunes (handler.PruneDefaults); other value validations (format, enum,
+# pattern, bounds, required, ...) are published as they are.
+_NOT_IN_V2 = frozenset({"allOf", "oneOf", "anyOf", "not", "default", "nullable"})
 
 
 def _structural_v2(schema: Mapping[str, Any]) -> JsonObject:
-    """apiextensions' ToStructuralOpenAPIV2 after stripping value validations and nullable."""
+    """apiextensions' ToStructuralOpenAPIV2 of a structural schema, its defaults pruned."""
     out: JsonObject = {
         key: copy.deepcopy(value)
         for key, value in schema.items()
-        if key not in _VALUE_VALIDATIONS and key not in ("properties", "items", "additionalProperties")
+        if key not in _NOT_IN_V2 and key not in ("properties", "items", "additionalProperties")
     }
     preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
     nullable = schema.get("nullable") is True
-    out.pop("nullable", None)
+    properties = schema.get("properties")
     if not (preserve or nullable):
-        properties = schema.get("properties")
         if isinstance(properties, dict):
             out["properties"] = {
                 name: _structural_v2(child) for name, child in properties.items() if isinstance(child, dict)
@@ -1184,13 +1175,27 @@ def _structural_v2(schema: Mapping[str, Any]) -> JsonObject:
         out["additionalProperties"] = _structural_v2(additional)
     elif isinstance(additional, bool):
         out["additionalProperties"] = additional
+    if isinstance(out.get("required"), list):
+        # A nullable property cannot be required in v2, nor can anything when nullable values are allowed.
+        if isinstance(additional, dict) and additional.get("nullable") is True:
+            out.pop("required")
+        elif isinstance(properties, dict):
+            nullable_names = {
+                name for name, child in properties.items() if isinstance(child, dict) and child.get("nullable") is True
+            }
+            kept = [name for name in out["required"] if name not in nullable_names]
+            if kept:
+                out["required"] = kept
+            else:
+                out.pop("required")
     if nullable or (out.get("type") == "array" and "items" not in out) or (preserve and out.get("type") == "object"):
         out.pop("type", None)
     if out.get("x-kubernetes-embedded-resource") is True and not preserve:
-        properties = out.setdefault("properties", {})
-        properties["apiVersion"] = {"description": _API_VERSION_DESCRIPTION, "type": "string"}
-        properties["kind"] = {"description": _KIND_DESCRIPTION, "type": "string"}
-        properties["metadata"] = {"$ref": V2_REF + OBJECT_META, "description": _METADATA_DESCRIPTION}
+        embedded = out.setdefault("properties", {})
+        embedded["apiVersion"] = {"description": _EMBEDDED_API_VERSION_DESCRIPTION, "type": "string"}
+        embedded["kind"] = {"description": _EMBEDDED_KIND_DESCRIPTION, "type": "string"}
+        embedded["metadata"] = {"$ref": V2_REF + OBJECT_META, "description": _METADATA_DESCRIPTION}
+        _require_type_meta(out)
     return out
 
 

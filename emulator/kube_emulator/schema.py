@@ -87,9 +87,7 @@ def _error_body(reason: str, value: object, detail: str) -> str:
 
 
 def _go_bad_value(value: object) -> str:
-    """`ErrorBody` of v1.32: nil prints as "null" (quoted), scalars with %v, strings with %q, the rest %#v."""
-    if value is None:
-        return '"null"'
+    """`ErrorBody` of v1.36: scalars with %v, strings with %q, anything else (nil too) as encoding/json writes it."""
     if isinstance(value, _GoLiteral):
         return str(value)
     if isinstance(value, bool):
@@ -100,7 +98,7 @@ def _go_bad_value(value: object) -> str:
         return _go_float(value)
     if isinstance(value, str):
         return _go_quote(value)
-    return _go_sharp_v(value)
+    return _go_json(value)
 
 
 def _go_quote(text: str) -> str:
@@ -158,26 +156,8 @@ def _go_float(number: float) -> str:
     return f"{sign}{digits[:decimal_point]}.{digits[decimal_point:]}"
 
 
-def _go_sharp_v(value: object) -> str:
-    """%#v of an unstructured JSON value (interface{} holding maps, slices and scalars)."""
-    if value is None:
-        return "interface {}(nil)"
-    if isinstance(value, _GoLiteral):
-        return str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _go_float(value)
-    if isinstance(value, str):
-        return _go_quote(value)
-    if isinstance(value, Mapping):
-        inner = ", ".join(f"{_go_quote(str(k))}:{_go_sharp_v(value[k])}" for k in sorted(value))
-        return "map[string]interface {}{" + inner + "}"
-    if isinstance(value, (list, tuple)):
-        return "[]interface {}{" + ", ".join(_go_sharp_v(item) for item in value) + "}"
-    return repr(value)
+class _GoStruct(dict[str, Any]):
+    """A Go struct's fields, in declaration order (encoding/json sorts a map's keys, not a struct's fields)."""
 
 
 def _go_json(value: JsonValue) -> str:
@@ -186,6 +166,8 @@ def _go_json(value: JsonValue) -> str:
     def encode(item: JsonValue) -> str:
         if isinstance(item, float) and item.is_integer() and abs(item) < 1e21:
             return str(int(item))
+        if isinstance(item, _GoStruct):
+            return "{" + ",".join(f"{encode(str(k))}:{encode(v)}" for k, v in item.items()) + "}"
         if isinstance(item, Mapping):
             return "{" + ",".join(f"{encode(str(k))}:{encode(item[k])}" for k in sorted(item)) + "}"
         if isinstance(item, (list, tuple)):
@@ -979,6 +961,10 @@ class _OpenApiValidator:
         minimum = _Result()
         maximum = _Result()
         is_int = _json_kind(data) == "integer"
+        # IsValueValidAgainstRange: does the value, printed as Go prints it, parse as the schema's type and format?
+        checked = _out_of_range(node, data)
+        if checked:
+            result.add(_OaError(_CODE_COMPOSITE, "", f"Checked value must be of type {checked} in {path}"))
         if node.multiple_of is not None:
             multiple.merge(_Result(_check_multiple_of(path, data, node.multiple_of, is_int)))
         if node.maximum is not None:
@@ -1060,6 +1046,28 @@ class _OpenApiValidator:
                 missing = f"{path}.{name}"
                 result.add(_OaError(_CODE_REQUIRED, missing, f"{missing} in body is required"))
         return result
+
+
+_INT_RANGES: Final = {"int32": (-(2**31), 2**31 - 1), "uint32": (0, 2**32 - 1), "uint64": (0, 2**64 - 1)}
+
+
+def _out_of_range(node: _Node, data: int | float) -> str:
+    """What kube-openapi's IsValueValidAgainstRange finds wrong with a number ("" if nothing): "integer (default
+    format)" for 1.5 where an integer is due, "integer with format int32" for 2**31, "number with format float"..."""
+    types = node.validation_types
+    schema_type = types[0] if types else ""
+    fmt = node.validation_format
+    if schema_type == "integer":
+        if isinstance(data, float) and not data.is_integer():
+            fits = False
+        else:
+            low, high = _INT_RANGES.get(fmt, (-(2**63), 2**63 - 1))
+            fits = low <= int(data) <= high
+        if not fits:
+            return f"integer with format {fmt}" if fmt else "integer (default format)"
+    elif fmt in ("float", "float32") and abs(float(data)) > 3.4028234663852886e38 and math.isfinite(float(data)):
+        return f"number with format {fmt}"
+    return ""
 
 
 def _invalid_type(path: str, type_name: str, value: str) -> _OaError:
@@ -2171,7 +2179,9 @@ def _cel_rules(
             if normalized:
                 error_field = normalized if path is None else f"{field}.{normalized}"
         message = _rule_message(rule, activation())
-        error = _error_for_reason(error_field, type_name, message, rule.reason)
+        # The value that failed, left out for objects and arrays (v1.36; v1.32 printed the type's name).
+        shown = _OMIT if type_name in ("object", "array") else value
+        error = _error_for_reason(error_field, shown, message, rule.reason)
         if not compiled.uses_old_self and ratchet.should_ratchet():
             continue  # an unchanged value that already failed: the apiserver only warns
         errors.append(error)
@@ -2214,7 +2224,7 @@ def _rule_message(rule: _Rule, activation: Mapping[str, Any]) -> str:
     return text
 
 
-def _error_for_reason(field: str, value: str, detail: str, reason: str | None) -> FieldError:
+def _error_for_reason(field: str, value: object, detail: str, reason: str | None) -> FieldError:
     if reason == "FieldValueForbidden":
         return _forbidden(field, detail)
     if reason == "FieldValueRequired":
@@ -2379,26 +2389,197 @@ _JUNCTOR_FORBIDDEN: Final = (
 )
 
 
-def _go_struct_literal(type_name: str, value: object) -> _GoLiteral:
-    """An approximation of %#v for a Go struct value in CRD errors (Go prints pointers as addresses)."""
-    return _GoLiteral(f"{type_name}{_go_json(value)}")
+# CRD errors show values of apiextensions' internal Go types, which have no json tags: encoding/json writes every
+# field, under its Go name, in declaration order (a nil pointer, slice or map as null).
+
+
+def _go_struct(value: Any, fields: Sequence[tuple[str, str, Callable[[Any], JsonValue]]]) -> _GoStruct:
+    raw: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
+    return _GoStruct((go_name, convert(raw.get(json_name))) for go_name, json_name, convert in fields)
+
+
+def _as_is(value: Any) -> JsonValue:
+    return copy.deepcopy(value) if value is not None else None
+
+
+def _string(value: Any) -> JsonValue:
+    return value if isinstance(value, str) else ""
+
+
+def _flag(value: Any) -> JsonValue:
+    return value is True
+
+
+def _list_of(convert: Callable[[Any], JsonValue]) -> Callable[[Any], JsonValue]:
+    return lambda value: [convert(item) for item in value] if isinstance(value, list) else None
+
+
+def _map_of(convert: Callable[[Any], JsonValue]) -> Callable[[Any], JsonValue]:
+    return lambda value: {k: convert(v) for k, v in value.items()} if isinstance(value, Mapping) else None
+
+
+def _optional(convert: Callable[[Any], JsonValue]) -> Callable[[Any], JsonValue]:
+    return lambda value: convert(value) if value is not None else None
+
+
+def _go_schema_props(value: Any) -> JsonValue:
+    """apiextensions.JSONSchemaProps as encoding/json writes it."""
+    props = _go_schema_props
+    return _go_struct(
+        value,
+        (
+            ("ID", "id", _string),
+            ("Schema", "$schema", _string),
+            ("Ref", "$ref", _as_is),
+            ("Description", "description", _string),
+            ("Type", "type", _string),
+            ("Nullable", "nullable", _flag),
+            ("Format", "format", _string),
+            ("Title", "title", _string),
+            ("Default", "default", _as_is),
+            ("Maximum", "maximum", _as_is),
+            ("ExclusiveMaximum", "exclusiveMaximum", _flag),
+            ("Minimum", "minimum", _as_is),
+            ("ExclusiveMinimum", "exclusiveMinimum", _flag),
+            ("MaxLength", "maxLength", _as_is),
+            ("MinLength", "minLength", _as_is),
+            ("Pattern", "pattern", _string),
+            ("MaxItems", "maxItems", _as_is),
+            ("MinItems", "minItems", _as_is),
+            ("UniqueItems", "uniqueItems", _flag),
+            ("MultipleOf", "multipleOf", _as_is),
+            ("Enum", "enum", _as_is),
+            ("MaxProperties", "maxProperties", _as_is),
+            ("MinProperties", "minProperties", _as_is),
+            ("Required", "required", _as_is),
+            ("Items", "items", _optional(_go_schema_props_or_array)),
+            ("AllOf", "allOf", _list_of(props)),
+            ("OneOf", "oneOf", _list_of(props)),
+            ("AnyOf", "anyOf", _list_of(props)),
+            ("Not", "not", _optional(props)),
+            ("Properties", "properties", _map_of(props)),
+            ("AdditionalProperties", "additionalProperties", _optional(_go_schema_props_or_bool)),
+            ("PatternProperties", "patternProperties", _map_of(props)),
+            ("Dependencies", "dependencies", _map_of(_go_schema_props_or_strings)),
+            ("AdditionalItems", "additionalItems", _optional(_go_schema_props_or_bool)),
+            ("Definitions", "definitions", _map_of(props)),
+            ("ExternalDocs", "externalDocs", _optional(_go_external_docs)),
+            ("Example", "example", _as_is),
+            ("XPreserveUnknownFields", "x-kubernetes-preserve-unknown-fields", _as_is),
+            ("XEmbeddedResource", "x-kubernetes-embedded-resource", _flag),
+            ("XIntOrString", "x-kubernetes-int-or-string", _flag),
+            ("XListMapKeys", "x-kubernetes-list-map-keys", _as_is),
+            ("XListType", "x-kubernetes-list-type", _as_is),
+            ("XMapType", "x-kubernetes-map-type", _as_is),
+            ("XValidations", "x-kubernetes-validations", _list_of(_go_validation_rule)),
+        ),
+    )
+
+
+def _go_schema_props_or_array(value: Any) -> JsonValue:
+    if isinstance(value, list):
+        return _GoStruct(Schema=None, JSONSchemas=[_go_schema_props(item) for item in value])
+    return _GoStruct(Schema=_go_schema_props(value), JSONSchemas=None)
+
+
+def _go_schema_props_or_bool(value: Any) -> JsonValue:
+    if isinstance(value, bool):
+        return _GoStruct(Allows=value, Schema=None)
+    return _GoStruct(Allows=True, Schema=_go_schema_props(value))
+
+
+def _go_schema_props_or_strings(value: Any) -> JsonValue:
+    if isinstance(value, list):
+        return _GoStruct(Schema=None, Property=copy.deepcopy(value))
+    return _GoStruct(Schema=_go_schema_props(value), Property=None)
+
+
+def _go_external_docs(value: Any) -> JsonValue:
+    return _go_struct(value, (("Description", "description", _string), ("URL", "url", _string)))
+
+
+def _go_validation_rule(value: Any) -> JsonValue:
+    return _go_struct(
+        value,
+        (
+            ("Rule", "rule", _string),
+            ("Message", "message", _string),
+            ("MessageExpression", "messageExpression", _string),
+            ("Reason", "reason", _as_is),
+            ("FieldPath", "fieldPath", _string),
+            ("OptionalOldSelf", "optionalOldSelf", _as_is),
+        ),
+    )
+
+
+def _go_crd_versions(versions: Sequence[Mapping[str, Any]], shared: tuple[bool, bool, bool, bool]) -> JsonValue:
+    """[]apiextensions.CustomResourceDefinitionVersion: what all versions share has moved to the CRD's spec.
+
+    `shared`: whether the schema, subresources, printer columns and selectable fields are the same in every version.
+    """
+    same_schema, same_subresources, same_columns, same_fields = shared
+
+    def schema(version: Mapping[str, Any]) -> JsonValue:
+        validation = version.get("schema")
+        if same_schema or not isinstance(validation, Mapping):
+            return None
+        return _GoStruct(OpenAPIV3Schema=_optional(_go_schema_props)(validation.get("openAPIV3Schema")))
+
+    def subresources(version: Mapping[str, Any]) -> JsonValue:
+        found = version.get("subresources")
+        if same_subresources or not isinstance(found, Mapping):
+            return None
+        scale = found.get("scale")
+        return _GoStruct(
+            Status=_GoStruct() if isinstance(found.get("status"), Mapping) else None,
+            Scale=_go_struct(
+                scale,
+                (
+                    ("SpecReplicasPath", "specReplicasPath", _string),
+                    ("StatusReplicasPath", "statusReplicasPath", _string),
+                    ("LabelSelectorPath", "labelSelectorPath", _as_is),
+                ),
+            )
+            if isinstance(scale, Mapping)
+            else None,
+        )
+
+    column = (
+        ("Name", "name", _string),
+        ("Type", "type", _string),
+        ("Format", "format", _string),
+        ("Description", "description", _string),
+        ("Priority", "priority", lambda v: v if isinstance(v, int) else 0),
+        ("JSONPath", "jsonPath", _string),
+    )
+    return [
+        _GoStruct(
+            Name=_string(version.get("name")),
+            Served=_flag(version.get("served")),
+            Storage=_flag(version.get("storage")),
+            Deprecated=_flag(version.get("deprecated")),
+            DeprecationWarning=_as_is(version.get("deprecationWarning")),
+            Schema=schema(version),
+            Subresources=subresources(version),
+            AdditionalPrinterColumns=None
+            if same_columns
+            else _list_of(lambda c: _go_struct(c, column))(version.get("additionalPrinterColumns")),
+            SelectableFields=None
+            if same_fields
+            else _list_of(lambda f: _go_struct(f, (("JSONPath", "jsonPath", _string),)))(
+                version.get("selectableFields")
+            ),
+        )
+        for version in versions
+    ]
+
+
+def _go_json_literal(value: JsonValue) -> _GoLiteral:
+    return _GoLiteral(_go_json(value))
 
 
 def _validation_rule_literal(raw: Mapping[str, Any]) -> _GoLiteral:
-    reason = raw.get("reason")
-    reason_text = (
-        "(*apiextensions.FieldValueErrorReason)(nil)"
-        if reason is None
-        else f"(*apiextensions.FieldValueErrorReason)({_go_quote(str(reason))})"
-    )
-    optional = raw.get("optionalOldSelf")
-    optional_text = "(*bool)(nil)" if optional is None else f"(*bool)({'true' if optional else 'false'})"
-    return _GoLiteral(
-        "apiextensions.ValidationRule{"
-        f"Rule:{_go_quote(str(raw.get('rule') or ''))}, Message:{_go_quote(str(raw.get('message') or ''))}, "
-        f"MessageExpression:{_go_quote(str(raw.get('messageExpression') or ''))}, Reason:{reason_text}, "
-        f"FieldPath:{_go_quote(str(raw.get('fieldPath') or ''))}, OptionalOldSelf:{optional_text}}}"
-    )
+    return _go_json_literal(_go_validation_rule(raw))
 
 
 def validate_crd_definition(crd: Mapping[str, Any]) -> list[FieldError]:
@@ -2501,7 +2682,10 @@ def validate_crd_definition(crd: Mapping[str, Any]) -> list[FieldError]:
         if not shared_columns:
             errors.extend(_validate_columns(columns[index], f"{version_path}.additionalPrinterColumns"))
 
-    versions_value = _go_struct_literal("[]apiextensions.CustomResourceDefinitionVersion", versions)
+    fields = [v.get("selectableFields") for v in versions]
+    shared_fields = bool(versions) and all(_deep_equal(f, fields[0]) for f in fields)
+    shared = (shared_schema, shared_subresources, shared_columns, shared_fields)
+    versions_value = _go_json_literal(_go_crd_versions(versions, shared))
     if not unique_versions:
         errors.append(_invalid("spec.versions", versions_value, "must contain unique version names"))
     if storage_count != 1:
@@ -2527,10 +2711,21 @@ def validate_crd_definition(crd: Mapping[str, Any]) -> list[FieldError]:
         errors.extend(_validate_columns(columns[0], "spec.additionalPrinterColumns"))
     errors.extend(_validate_conversion(spec.get("conversion")))
 
-    if storage_count == 0:
+    # ValidateCustomResourceDefinitionStoredVersions, of the storedVersions PrepareForCreate sets: the first
+    # storage version.
+    stored = [str(v.get("name") or "") for v in versions if v.get("storage") is True][:1]
+    if not stored:
         errors.append(
-            _invalid("status.storedVersions", _GoLiteral("[]string(nil)"), "must have at least one stored version")
+            _invalid("status.storedVersions", _go_json_literal(None), "must have at least one stored version")
         )
+    remaining = set(stored)
+    for version in versions if stored else []:
+        name = str(version.get("name") or "")
+        if version.get("storage") is True and name not in remaining:
+            errors.append(
+                _invalid("status.storedVersions", _go_json_literal(stored), f"must have the storage version {name}")
+            )
+        remaining.discard(name)
     errors.extend(_validate_api_approval(group, metadata))
     if preserve_unknown:
         errors.append(
@@ -2758,7 +2953,7 @@ def _validate_schema(raw: Mapping[str, Any], path: str, status_enabled: bool) ->
                 errors.append(
                     _invalid(
                         schema_path,
-                        _go_struct_literal("apiextensions.JSONSchemaProps", raw),
+                        _go_json_literal(_go_schema_props(raw)),
                         f"only {allowed} fields are allowed at the root of the schema if the status "
                         "subresource is enabled",
                     )
@@ -2940,7 +3135,7 @@ def _map_list_errors(raw: Mapping[str, Any], path: str, map_keys: Sequence[str])
         errors.append(
             _invalid(
                 f"{path}.items",
-                _go_struct_literal("apiextensions.JSONSchemaPropsOrArray", items),
+                _go_json_literal(_go_schema_props_or_array(items)),
                 "must only have a single schema if x-kubernetes-list-type is map",
             )
         )
@@ -2972,7 +3167,7 @@ def _map_list_errors(raw: Mapping[str, Any], path: str, map_keys: Sequence[str])
                 errors.append(
                     _invalid(
                         f"{path}.x-kubernetes-list-map-keys",
-                        _go_literal_strings(map_keys),
+                        _go_json_literal(list(map_keys)),
                         "entries must all be names of item properties",
                     )
                 )
@@ -2980,16 +3175,12 @@ def _map_list_errors(raw: Mapping[str, Any], path: str, map_keys: Sequence[str])
                 errors.append(
                     _invalid(
                         f"{path}.x-kubernetes-list-map-keys",
-                        _go_literal_strings(map_keys),
+                        _go_json_literal(list(map_keys)),
                         "must not contain duplicate entries",
                     )
                 )
             seen.add(key)
     return errors
-
-
-def _go_literal_strings(values: Sequence[str]) -> _GoLiteral:
-    return _GoLiteral("[]string{" + ", ".join(_go_quote(v) for v in values) + "}")
 
 
 def _map_set_key_errors(
@@ -3065,9 +3256,8 @@ def _rule_definition_errors(
         if not text.strip():
             continue
         compiled = _compile_cel(text)
-        if compiled.error is not None:
+        if compiled.error is not None:  # and then the other checks all the same, as the apiserver does
             cel_errors.append(_invalid(f"{rule_path}.rule", _validation_rule_literal(rule), compiled.error))
-            continue
         if message_expression.strip():
             compiled_message = _compile_cel(message_expression)
             if compiled_message.error is not None:

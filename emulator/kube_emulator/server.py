@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
 import datetime
 import json
@@ -690,9 +689,7 @@ async def _delete_options(request: web.Request) -> JsonObject:
     return options
 
 
-def _paginate(
-    items: list[JsonObject], query: Any, rv: int, namespace: str | None
-) -> tuple[list[JsonObject], str, int]:
+def _paginate(items: list[JsonObject], query: Any, rv: int, namespace: str | None) -> tuple[list[JsonObject], str, int]:
     """Apply `limit`/`continue`; the token remembers the last key returned (no snapshot, see README).
 
     Tokens are the apiserver's (storage.EncodeContinue): unpadded base64url of {"v", "rv", "start"}, where `start` is

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import secrets
 import uuid
 from collections import deque
@@ -149,6 +148,10 @@ class Hooks:
 
     def on_deletion_started(self, rtype: ResourceType, obj: JsonObject) -> None:
         """Mutate an object whose deletion just started (namespaces become Terminating)."""
+
+    def deletion_finalizers(self, rtype: ResourceType) -> list[str]:
+        """Finalizers a deletion adds whatever it asks (a CRD's, which removes its custom resources first)."""
+        return []
 
 
 Listener = Callable[[Change], None]
@@ -293,8 +296,8 @@ class Store:
         metadata["creationTimestamp"] = now_rfc3339()
         if self.hooks.uses_generation(rtype):
             metadata["generation"] = 1
-        else:
-            metadata.pop("generation", None)
+        elif not isinstance(metadata.get("generation"), int):  # kept as the client sent it otherwise, as the
+            metadata.pop("generation", None)  # apiserver does for kinds that do not track generation
         obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
         warnings = _unknown_fields(rtype, self.hooks.prepare_create(rtype, obj), strict)
         _drop_empty_metadata(obj)
@@ -325,15 +328,15 @@ class Store:
         a missing resourceVersion is not an unconditional update by the client.
         """
         key = self._key(rtype, namespace, name)
-        stored = self._bucket(rtype).get(key)
-        if stored is None:
-            raise errors.not_found(rtype.group, rtype.plural, name)
         new = copy_json(new)
         metadata = meta(new)
-        if metadata.get("name", name) != name:
+        if metadata.get("name", name) != name:  # the update handler's check, before storage is asked
             raise errors.bad_request(
                 f"the name of the object ({metadata.get('name')}) does not match the name on the URL ({name})"
             )
+        stored = self._bucket(rtype).get(key)
+        if stored is None:
+            raise errors.not_found(rtype.group, rtype.plural, name)
         old_meta = stored["metadata"]
         given_rv = metadata.get("resourceVersion")
         if given_rv:
@@ -345,8 +348,9 @@ class Store:
                     "the object has been modified; please apply your changes to the latest version and try again",
                 )
         elif require_resource_version and not self.hooks.allow_unconditional_update(rtype):
+            # The update handler's check (rest.DefaultUpdatedObjectInfo): it names the resource, not the kind.
             raise errors.invalid(
-                rtype.kind,
+                rtype.plural,
                 rtype.group,
                 rtype.plural,
                 name,
@@ -354,7 +358,7 @@ class Store:
                     (
                         "FieldValueInvalid",
                         "metadata.resourceVersion",
-                        "Invalid value: 0x0: must be specified for an update",
+                        "Invalid value: 0: must be specified for an update",
                     )
                 ],
             )
@@ -381,29 +385,14 @@ class Store:
         old = self._present(rtype, stored)
         warnings = _unknown_fields(rtype, self.hooks.prepare_update(rtype, new, old, subresource), strict)
         _drop_empty_metadata(new)
-        if "generation" in old_meta:
+        if "generation" in old_meta:  # rest.BeforeUpdate: the client cannot change it
             generation = int(old_meta["generation"])
-            if self.hooks.spec_changed(rtype, new, old):
+            if self.hooks.uses_generation(rtype) and self.hooks.spec_changed(rtype, new, old):
                 generation += 1
             meta(new)["generation"] = generation
-        if "deletionTimestamp" in old_meta:
-            added = sorted(set(meta(new).get("finalizers") or []) - set(old_meta.get("finalizers") or []))
-            if added:
-                raise errors.invalid(
-                    rtype.kind,
-                    rtype.group,
-                    rtype.plural,
-                    name,
-                    [
-                        (
-                            "FieldValueForbidden",
-                            "metadata.finalizers",
-                            "Forbidden: no new finalizers can be added if the object is being deleted, "
-                            f"found new finalizers []string{{{_go_strings(added)}}}",
-                        )
-                    ],
-                )
-        self.hooks.validate(rtype, new, old, subresource)
+        else:
+            meta(new).pop("generation", None)
+        self.hooks.validate(rtype, new, old, subresource)  # (finalizers added while deleting among the rest)
         meta(new)["resourceVersion"] = old_meta["resourceVersion"]
         if _same(new, old):
             return old, warnings  # a no-op write changes nothing, not even the resourceVersion
@@ -439,21 +428,23 @@ class Store:
             raise errors.not_found(rtype.group, rtype.plural, name)
         metadata = stored["metadata"]
         if preconditions:
+            # rest.BeforeDelete checks them first, and names the kind rather than the resource.
             uid, rv = preconditions.get("uid"), preconditions.get("resourceVersion")
-            if uid and uid != metadata["uid"]:
+            if uid is not None and uid != metadata["uid"]:
                 raise errors.conflict(
                     rtype.group,
-                    rtype.plural,
+                    rtype.kind,
                     name,
-                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: {metadata['uid']}",
+                    f"the UID in the precondition ({uid}) does not match the UID in record ({metadata['uid']}). "
+                    "The object might have been deleted and then recreated",
                 )
-            if rv and str(rv) != metadata["resourceVersion"]:
+            if rv is not None and str(rv) != metadata["resourceVersion"]:
                 raise errors.conflict(
                     rtype.group,
-                    rtype.plural,
+                    rtype.kind,
                     name,
-                    f"Precondition failed: ResourceVersion in precondition: {rv}, "
-                    f"ResourceVersion in object meta: {metadata['resourceVersion']}",
+                    f"the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record "
+                    f"({metadata['resourceVersion']}). The object might have been modified",
                 )
         self.hooks.check_delete(rtype, stored)
         if dry_run:
@@ -461,6 +452,7 @@ class Store:
         if "deletionTimestamp" in metadata:
             return self._present(rtype, stored)
         finalizers = list(metadata.get("finalizers") or [])
+        finalizers += [f for f in self.hooks.deletion_finalizers(rtype) if f not in finalizers]
         if propagation == "Foreground" and FOREGROUND_FINALIZER not in finalizers:
             finalizers.append(FOREGROUND_FINALIZER)
         elif propagation == "Orphan" and ORPHAN_FINALIZER not in finalizers:
@@ -545,10 +537,6 @@ def _drop_empty_metadata(obj: JsonObject) -> None:
     for key in ("labels", "annotations", "finalizers", "ownerReferences", "managedFields"):
         if key in metadata and not metadata[key]:
             del metadata[key]
-
-
-def _go_strings(values: list[str]) -> str:
-    return ", ".join(json.dumps(v) for v in values)
 
 
 def _unknown_fields(rtype: ResourceType, paths: list[str], strict: bool) -> list[str]:

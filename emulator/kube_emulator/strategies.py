@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import ipaddress
+import re
 from typing import Any
 
 from . import errors, openapi, validation
@@ -22,6 +23,7 @@ NAMESPACE_FINALIZER = "kubernetes"
 # kube-apiserver's NamespaceLifecycle admission refuses to delete these.
 UNDELETABLE_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 
+_CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 _LABEL_NAMED = {("", "namespaces")}
 _DNS1035_NAMED = {("", "services")}
 _SEGMENT_NAMED = {
@@ -37,6 +39,35 @@ _GENERATION_KINDS = {
     ("policy", "poddisruptionbudgets"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
 }
+
+
+# How each kind's strategy checks metadata, on create, on update and on a /status update: "core-meta" and
+# "core-update" are core's ValidateObjectMeta and ValidateObjectMetaUpdate (apimachinery's plus a check of finalizer
+# names), "meta" and "update" apimachinery's alone, in the order the strategy runs them ("" or none: not at all).
+_METADATA_CHECKS: dict[tuple[str, str], tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    ("", "namespaces"): ("core-meta", ("core-meta", "core-update"), ("core-update",)),
+    **{
+        ("", plural): ("core-meta", ("core-update", "core-meta"), ("core-update",))
+        for plural in ("serviceaccounts", "secrets", "configmaps", "pods")
+    },
+    **{
+        (group, plural): ("core-meta", ("core-update",), ("core-update",))
+        for group, plural in (
+            ("", "services"),
+            ("apps", "deployments"),
+            ("apps", "replicasets"),
+            ("apps", "statefulsets"),
+        )
+    },
+    ("", "events"): ("", (), ()),
+    ("policy", "poddisruptionbudgets"): ("", (), ()),
+    **{
+        ("rbac.authorization.k8s.io", plural): ("core-meta", ("core-meta", "core-update"), ())
+        for plural in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")
+    },
+}
+# Leases, CRDs and custom resources (whose /status writes change nothing but the status).
+_GENERIC_CHECKS: tuple[str, tuple[str, ...], tuple[str, ...]] = ("meta", ("update",), ("update",))
 
 
 def _name_rule(rtype: ResourceType) -> str:
@@ -55,6 +86,14 @@ def _carry_status(rtype: ResourceType, new: JsonObject, old: JsonObject) -> None
         new["status"] = copy.deepcopy(old["status"])
     else:
         new.pop("status", None)
+
+
+def _carry(new: JsonObject, old: JsonObject, key: str) -> None:
+    """`new[key]` as it is in `old` (absent if it is absent there)."""
+    if key in old:
+        new[key] = copy.deepcopy(old[key])
+    else:
+        new.pop(key, None)
 
 
 def _status_only(new: JsonObject, old: JsonObject) -> JsonObject:
@@ -137,7 +176,9 @@ class Strategies(Hooks):
         spec.setdefault("internalTrafficPolicy", "Cluster")
         for port in spec.get("ports") or []:
             port.setdefault("protocol", "TCP")
-            port.setdefault("targetPort", port.get("port"))
+            if not port.get("targetPort"):  # unset, 0 or "": the port itself
+                port["targetPort"] = port.get("port")
+        _default_external_service(spec, {})
         obj["status"] = {"loadBalancer": {}}
 
     def _create__pods(self, obj: JsonObject) -> None:
@@ -161,9 +202,6 @@ class Strategies(Hooks):
         obj["status"] = {"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0, "expectedPods": 0}
 
     def _create_apiextensions_k8s_io_customresourcedefinitions(self, obj: JsonObject) -> None:
-        finalizers = obj["metadata"].setdefault("finalizers", [])
-        if CRD_CLEANUP_FINALIZER not in finalizers:
-            finalizers.append(CRD_CLEANUP_FINALIZER)
         spec = obj.setdefault("spec", {})
         names = spec.setdefault("names", {})
         if names.get("kind") and not names.get("listKind"):
@@ -178,18 +216,27 @@ class Strategies(Hooks):
 
     def prepare_update(self, rtype: ResourceType, new: JsonObject, old: JsonObject, subresource: str) -> list[str]:
         if subresource == "status":
-            replaced = _status_only(new, old)
-            new.clear()
-            new.update(replaced)
-            return []
-        if subresource == "finalize":  # namespaces: only spec.finalizers may change
-            finalizers = (new.get("spec") or {}).get("finalizers") or []
-            replaced = copy.deepcopy(old)
-            replaced.setdefault("spec", {})["finalizers"] = finalizers
-            replaced["metadata"]["resourceVersion"] = new["metadata"].get("resourceVersion")
-            new.clear()
-            new.update(replaced)
-            return []
+            if rtype.from_crd:
+                replaced = _status_only(new, old)
+                new.clear()
+                new.update(replaced)
+                return []
+            # The built-in status strategies only keep the spec (metadata changes go through).
+            unknown = openapi.prune_unknown_fields(rtype, new)
+            _carry(new, old, "spec")
+            if rtype.storage_key == ("apps", "deployments"):
+                _carry(new["metadata"], old["metadata"], "labels")
+            elif rtype.storage_key == ("", "pods"):  # old kubelets corrupt owner references
+                _carry(new["metadata"], old["metadata"], "ownerReferences")
+            elif rtype.storage_key == ("", "services"):
+                for ingress in ((new.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+                    if isinstance(ingress, dict) and ingress.get("ip") and not ingress.get("ipMode"):
+                        ingress["ipMode"] = "VIP"  # SetDefaults_LoadBalancerIngress
+            return unknown
+        if subresource == "finalize":  # namespaces: everything but the status (spec.finalizers is what matters)
+            unknown = openapi.prune_unknown_fields(rtype, new)
+            _carry(new, old, "status")
+            return unknown
         if rtype.has_status:
             _carry_status(rtype, new, old)
         unknown = self._prune_and_default(rtype, new) if rtype.from_crd else openapi.prune_unknown_fields(rtype, new)
@@ -208,7 +255,9 @@ class Strategies(Hooks):
             spec.setdefault("internalTrafficPolicy", "Cluster")
             for port in spec.get("ports") or []:
                 port.setdefault("protocol", "TCP")
-                port.setdefault("targetPort", port.get("port"))
+                if not port.get("targetPort"):  # unset, 0 or "": the port itself
+                    port["targetPort"] = port.get("port")
+            _default_external_service(spec, old_spec)
         elif key == ("", "secrets"):
             self._create__secrets(new)
         elif key == ("apps", "deployments"):
@@ -252,10 +301,48 @@ class Strategies(Hooks):
     def on_deletion_started(self, rtype: ResourceType, obj: JsonObject) -> None:
         if rtype.storage_key == ("", "namespaces"):
             obj.setdefault("status", {})["phase"] = "Terminating"
+        elif rtype.storage_key == _CRDS:
+            conditions = [
+                c for c in obj.setdefault("status", {}).get("conditions") or [] if c.get("type") != "Terminating"
+            ]
+            conditions.append(
+                {
+                    "type": "Terminating",
+                    "status": "True",
+                    "lastTransitionTime": obj["metadata"]["deletionTimestamp"],
+                    "reason": "InstanceDeletionPending",
+                    "message": "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
+                }
+            )
+            obj["status"]["conditions"] = conditions
+
+    def deletion_finalizers(self, rtype: ResourceType) -> list[str]:
+        # The CRD storage's Delete adds it (not its create): the finalizer controller then deletes the instances.
+        return [CRD_CLEANUP_FINALIZER] if rtype.storage_key == _CRDS else []
 
     def validate(self, rtype: ResourceType, obj: JsonObject, old: JsonObject | None, subresource: str = "") -> None:
+        """As rest.BeforeCreate and rest.BeforeUpdate validate.
+
+        A create runs the strategy's validation, and apimachinery's ObjectMeta checks only when that found nothing.
+        An update runs apimachinery's ObjectMeta and ObjectMetaUpdate checks, then the strategy's, which check the
+        metadata again their own way (_METADATA_CHECKS): so one bad label is reported up to four times.
+        """
         metadata = obj.get("metadata", {})
-        found: list[FieldError] = validation.object_meta(metadata, _name_rule(rtype))
+        generic = validation.object_meta(metadata, _name_rule(rtype))
+        if rtype.storage_key == _CRDS:  # named <plural>.<group>: its own name check comes first
+            names = [e for e in validate_crd_definition(obj) if e.field.startswith("metadata.")]
+            generic = names + [e for e in generic if not e.field.startswith(("metadata.name", "metadata.generate"))]
+        create_check, update_checks, status_checks = _METADATA_CHECKS.get(rtype.storage_key, _GENERIC_CHECKS)
+        old_metadata = old.get("metadata", {}) if old is not None else {}
+
+        def metadata_check(check: str) -> list[FieldError]:
+            found = generic if check.endswith("meta") else validation.object_meta_update(metadata, old_metadata)
+            if check.startswith("core"):
+                found = found + validation.kube_finalizer_names(metadata)
+            return list(found)
+
+        checks = (create_check,) if old is None else status_checks if subresource == "status" else update_checks
+        found: list[FieldError] = [error for check in checks if check for error in metadata_check(check)]
         if rtype.from_crd:
             schema = self._schema(rtype)
             if schema is not None and subresource == "status" and old is not None:
@@ -267,13 +354,17 @@ class Strategies(Hooks):
             check = getattr(self, f"_validate_{rtype.group.replace('.', '_')}_{rtype.plural}", None)
             if check is not None:
                 found.extend(check(obj, old))
+        if old is None:
+            found = found or generic
+        else:
+            found = generic + validation.object_meta_update(metadata, old_metadata) + found
         if found:
             raise errors.invalid(rtype.kind, rtype.group, rtype.plural, metadata.get("name", ""), found)
 
     def _validate_apiextensions_k8s_io_customresourcedefinitions(
         self, obj: JsonObject, old: JsonObject | None
     ) -> list[FieldError]:
-        found: list[FieldError] = list(validate_crd_definition(obj))
+        found = [e for e in validate_crd_definition(obj) if not e.field.startswith("metadata.")]  # see validate()
         spec = obj.get("spec", {})
         if old is not None:
             old_spec = old.get("spec", {})
@@ -300,6 +391,43 @@ class Strategies(Hooks):
                 found.extend(validation.invalid_value(f"{section}[{key}]", key, p) for p in validation.config_key(key))
         return found
 
+    def _validate__services(self, obj: JsonObject, old: JsonObject | None) -> list[FieldError]:
+        """The port checks of ValidateService (validateServicePort); names are required once there are two."""
+        spec = obj.get("spec") or {}
+        ports = [p for p in spec.get("ports") or [] if isinstance(p, dict)]
+        found: list[FieldError] = []
+        if not ports and spec.get("clusterIP") != "None" and spec.get("type") != "ExternalName":
+            found.append(FieldError("FieldValueRequired", "spec.ports", "Required value"))
+        names: set[str] = set()
+        for index, port in enumerate(ports):
+            path = f"spec.ports[{index}]"
+            name = str(port.get("name") or "")
+            if len(ports) > 1 and not name:
+                found.append(FieldError("FieldValueRequired", f"{path}.name", "Required value"))
+            elif name:
+                found.extend(validation.invalid_value(f"{path}.name", name, p) for p in validation.dns1123_label(name))
+                if name in names:
+                    duplicate = f"Duplicate value: {validation.quoted(name)}"
+                    found.append(FieldError("FieldValueDuplicate", f"{path}.name", duplicate))
+                names.add(name)
+            found.extend(_port_number(f"{path}.port", port.get("port")))
+            protocol = port.get("protocol")
+            if protocol not in ("SCTP", "TCP", "UDP"):
+                supported = 'supported values: "SCTP", "TCP", "UDP"'
+                unsupported = f"Unsupported value: {validation.quoted(protocol)}: {supported}"
+                found.append(FieldError("FieldValueNotSupported", f"{path}.protocol", unsupported))
+            target = port.get("targetPort")
+            if isinstance(target, str):
+                found.extend(validation.invalid_value(f"{path}.targetPort", target, p) for p in _port_name(target))
+            else:
+                found.extend(_port_number(f"{path}.targetPort", target))
+            if port.get("appProtocol") is not None:
+                app = str(port["appProtocol"])
+                found.extend(
+                    validation.invalid_value(f"{path}.appProtocol", app, p) for p in validation.qualified_name(app)
+                )
+        return found + _load_balancer_status(obj)
+
     def _validate__secrets(self, obj: JsonObject, old: JsonObject | None) -> list[FieldError]:
         found: list[FieldError] = []
         for key, value in (obj.get("data") or {}).items():
@@ -311,6 +439,92 @@ class Strategies(Hooks):
                     validation.invalid_value(f"data[{key}]", "<secret contents redacted>", "illegal base64 data")
                 )
         return found
+
+
+# Node ports the emulator hands out to NodePort and LoadBalancer Services (kube-apiserver: 30000-32767, at random).
+_NODE_PORTS = iter(range(30000, 32768))
+
+
+def _default_external_service(spec: JsonObject, old_spec: JsonObject) -> None:
+    """What SetDefaults_Service and the Service REST storage add to NodePort and LoadBalancer Services."""
+    if spec.get("type") not in ("NodePort", "LoadBalancer"):
+        return
+    spec.setdefault("externalTrafficPolicy", "Cluster")
+    if spec.get("type") == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
+    old_ports = {(p.get("port"), p.get("protocol")): p.get("nodePort") for p in old_spec.get("ports") or []}
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict) and not port.get("nodePort"):
+            port["nodePort"] = old_ports.get((port.get("port"), port.get("protocol"))) or next(_NODE_PORTS)
+
+
+def _load_balancer_status(obj: JsonObject) -> list[FieldError]:
+    """ValidateLoadBalancerStatus, but for the legacy-IP details."""
+    path = "status.loadBalancer.ingress"
+    ingresses = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    if (obj.get("spec") or {}).get("type") != "LoadBalancer":
+        only = "Forbidden: may only be used when `spec.type` is 'LoadBalancer'"
+        return [FieldError("FieldValueForbidden", path, only)] if ingresses else []
+    found: list[FieldError] = []
+    for index, ingress in enumerate(i for i in ingresses if isinstance(i, dict)):
+        ip, mode, hostname = ingress.get("ip"), ingress.get("ipMode"), ingress.get("hostname")
+        if ip and not _is_ip(str(ip)):
+            found.append(
+                validation.invalid_value(
+                    f"{path}[{index}].ip", ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+                )
+            )
+        if mode is None and ip:
+            required = "Required value: must be specified when `ip` is set"
+            found.append(FieldError("FieldValueRequired", f"{path}[{index}].ipMode", required))
+        elif mode is not None and not ip:
+            forbidden = "Forbidden: may not be specified when `ip` is not set"
+            found.append(FieldError("FieldValueForbidden", f"{path}[{index}].ipMode", forbidden))
+        elif mode is not None and mode not in ("Proxy", "VIP"):
+            unsupported = f'Unsupported value: {validation.quoted(mode)}: supported values: "Proxy", "VIP"'
+            found.append(FieldError("FieldValueNotSupported", f"{path}[{index}].ipMode", unsupported))
+        if hostname:
+            hostname = str(hostname)
+            found.extend(
+                validation.invalid_value(f"{path}[{index}].hostname", hostname, p)
+                for p in validation.dns1123_subdomain(hostname)
+            )
+            if _is_ip(hostname):
+                found.append(
+                    validation.invalid_value(
+                        f"{path}[{index}].hostname", hostname, "must be a DNS name, not an IP address"
+                    )
+                )
+    return found
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _port_number(path: str, port: Any) -> list[FieldError]:
+    """validation.IsValidPortNum."""
+    if isinstance(port, int) and 1 <= port <= 65535:
+        return []
+    return [validation.invalid_value(path, port, "must be between 1 and 65535, inclusive")]
+
+
+def _port_name(port: str) -> list[str]:
+    """validation.IsValidPortName."""
+    problems = [validation.max_len_error(15)] if len(port) > 15 else []
+    if not re.fullmatch("[-a-z0-9]+", port):
+        problems.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not re.search("[a-z]", port):
+        problems.append("must contain at least one letter (a-z)")
+    if "--" in port:
+        problems.append("must not contain consecutive hyphens")
+    if port.startswith("-") or port.endswith("-"):
+        problems.append("must not begin or end with a hyphen")
+    return problems
 
 
 def _noop(obj: JsonObject) -> None:

@@ -188,7 +188,7 @@ def _print_secret(obj: JsonObject, now: datetime) -> list[Any]:
 
 
 def _print_service_account(obj: JsonObject, now: datetime) -> list[Any]:
-    return [_name(obj), len(obj.get("secrets") or []), _age(obj, now)]
+    return [_name(obj), _age(obj, now)]
 
 
 def _load_balancer_ips(status: Mapping[str, Any], wide: bool) -> str:
@@ -459,47 +459,120 @@ _BUILTIN: Mapping[tuple[str, str], _Kind] = {
         (_NAME, _column("Status", "string", "The status of the namespace"), _AGE), _print_namespace
     ),
     ("", "configmaps"): _Kind(
-        (_NAME, _column("Data", "string", "Data contains the configuration data."), _AGE), _print_config_map
+        (
+            _NAME,
+            _column(
+                "Data",
+                "string",
+                (
+                    "Data contains the configuration data. Each key must consist of alphanumeric characters, "
+                    "'-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The "
+                    "keys stored in Data must not overlap with the keys in the BinaryData field, this is "
+                    "enforced during validation process."
+                ),
+            ),
+            _AGE,
+        ),
+        _print_config_map,
     ),
     ("", "secrets"): _Kind(
         (
             _NAME,
-            _column("Type", "string", "Used to facilitate programmatic handling of secret data."),
-            _column("Data", "string", "Data contains the secret data."),
+            _column(
+                "Type",
+                "string",
+                (
+                    "Used to facilitate programmatic handling of secret data. More info: "
+                    "https://kubernetes.io/docs/concepts/configuration/secret/#secret-types"
+                ),
+            ),
+            _column(
+                "Data",
+                "string",
+                (
+                    "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' "
+                    "or '.'. The serialized form of the secret data is a base64 encoded string, representing "
+                    "the arbitrary (possibly non-string) data value here. Described in "
+                    "https://tools.ietf.org/html/rfc4648#section-4"
+                ),
+            ),
             _AGE,
         ),
         _print_secret,
     ),
     ("", "serviceaccounts"): _Kind(
-        (
-            _NAME,
-            _column(
-                "Secrets",
-                "string",
-                "Secrets is a list of the secrets in the same namespace that pods "
-                "running using this ServiceAccount are allowed to use.",
-            ),
-            _AGE,
-        ),
+        (_NAME, _AGE),  # 1.36 prints no SECRETS column
         _print_service_account,
     ),
     ("", "services"): _Kind(
         (
             _NAME,
-            _column("Type", "string", "type determines how the Service is exposed."),
-            _column("Cluster-IP", "string", "clusterIP is the IP address of the service."),
+            _column(
+                "Type",
+                "string",
+                (
+                    "type determines how the Service is exposed. Defaults to ClusterIP. Valid options are "
+                    'ExternalName, ClusterIP, NodePort, and LoadBalancer. "ClusterIP" allocates a '
+                    "cluster-internal IP address for load-balancing to endpoints. Endpoints are determined by "
+                    "the selector or if that is not specified, by manual construction of an Endpoints object "
+                    'or EndpointSlice objects. If clusterIP is "None", no virtual IP is allocated and the '
+                    'endpoints are published as a set of endpoints rather than a virtual IP. "NodePort" builds '
+                    "on ClusterIP and allocates a port on every node which routes to the same endpoints as the "
+                    'clusterIP. "LoadBalancer" builds on NodePort and creates an external load-balancer (if '
+                    "supported in the current cloud) which routes to the same endpoints as the clusterIP. "
+                    '"ExternalName" aliases this service to the specified externalName. Several other fields '
+                    "do not apply to ExternalName services. More info: "
+                    "https://kubernetes.io/docs/concepts/services-networking/service/#publishing-services-service-types"
+                ),
+            ),
+            _column(
+                "Cluster-IP",
+                "string",
+                (
+                    "clusterIP is the IP address of the service and is usually assigned randomly. If an "
+                    "address is specified manually, is in-range (as per system configuration), and is not in "
+                    "use, it will be allocated to the service; otherwise creation of the service will fail. "
+                    "This field may not be changed through updates unless the type field is also being changed "
+                    "to ExternalName (which requires this field to be blank) or the type field is being "
+                    "changed from ExternalName (in which case this field may optionally be specified, as "
+                    'describe above).  Valid values are "None", empty string (""), or a valid IP address. '
+                    'Setting this to "None" makes a "headless service" (no virtual IP), which is useful when '
+                    "direct endpoint connections are preferred and proxying is not required.  Only applies to "
+                    "types ClusterIP, NodePort, and LoadBalancer. If this field is specified when creating a "
+                    "Service of type ExternalName, creation will fail. This field will be wiped when updating "
+                    "a Service to type ExternalName. More info: "
+                    "https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies"
+                ),
+            ),
             _column(
                 "External-IP",
                 "string",
-                "externalIPs is a list of IP addresses for which nodes in the cluster "
-                "will also accept traffic for this service.",
+                (
+                    "externalIPs is a list of IP addresses for which nodes in the cluster will also accept "
+                    "traffic for this service.  These IPs are not managed by Kubernetes.  The user is "
+                    "responsible for ensuring that traffic arrives at a node with this IP.  A common example "
+                    "is external load-balancers that are not part of the Kubernetes system."
+                ),
             ),
-            _column("Port(s)", "string", "The list of ports that are exposed by this service."),
+            _column(
+                "Port(s)",
+                "string",
+                (
+                    "The list of ports that are exposed by this service. More info: "
+                    "https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies"
+                ),
+            ),
             _AGE,
             _column(
                 "Selector",
                 "string",
-                "Route service traffic to pods with label keys and values matching this selector.",
+                (
+                    "Route service traffic to pods with label keys and values matching this selector. If empty "
+                    "or not present, the service is assumed to have an external process managing its "
+                    "endpoints, which Kubernetes will not modify. Only applies to types ClusterIP, NodePort, "
+                    "and LoadBalancer. Ignored if type is ExternalName. More info: "
+                    "https://kubernetes.io/docs/concepts/services-networking/service/"
+                ),
                 1,
             ),
         ),
@@ -517,16 +590,51 @@ _BUILTIN: Mapping[tuple[str, str], _Kind] = {
                 "when the last container in this pod has restarted.",
             ),
             _AGE,
-            _column("IP", "string", "podIP address allocated to the pod.", 1),
-            _column("Node", "string", "NodeName indicates in which node this pod is scheduled.", 1),
             _column(
-                "Nominated Node",
+                "IP",
                 "string",
-                "nominatedNodeName is set only when this pod preempts other pods on the node.",
+                (
+                    "podIP address allocated to the pod. Routable at least within the cluster. Empty if not "
+                    "yet allocated."
+                ),
                 1,
             ),
             _column(
-                "Readiness Gates", "string", "If specified, all readiness gates will be evaluated for pod readiness.", 1
+                "Node",
+                "string",
+                (
+                    "NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate "
+                    "for scheduling by the scheduler defined in schedulerName. Once this field is set, the "
+                    "kubelet for this node becomes responsible for the lifecycle of this pod. This field "
+                    "should not be used to express a desire for the pod to be scheduled on a specific node. "
+                    "https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename"
+                ),
+                1,
+            ),
+            _column(
+                "Nominated Node",
+                "string",
+                (
+                    "nominatedNodeName is set only when this pod preempts other pods on the node, but it "
+                    "cannot be scheduled right away as preemption victims receive their graceful termination "
+                    "periods. This field does not guarantee that the pod will be scheduled on this node. "
+                    "Scheduler may decide to place the pod elsewhere if other nodes become available sooner. "
+                    "Scheduler may also decide to give the resources on this node to a higher priority pod "
+                    "that is created after preemption. As a result, this field may be different than "
+                    "PodSpec.nodeName when the pod is scheduled."
+                ),
+                1,
+            ),
+            _column(
+                "Readiness Gates",
+                "string",
+                (
+                    "If specified, all readiness gates will be evaluated for pod readiness. A pod is ready "
+                    "when all its containers are ready AND all conditions specified in the readiness gates "
+                    'have status equal to "True" More info: '
+                    "https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates"
+                ),
+                1,
             ),
         ),
         _print_pod,
@@ -545,13 +653,30 @@ _BUILTIN: Mapping[tuple[str, str], _Kind] = {
             _column(
                 "Subobject",
                 "string",
-                "If referring to a piece of an object instead of an entire object, this "
-                "string should contain a valid JSON/Go field access statement.",
+                (
+                    "If referring to a piece of an object instead of an entire object, this string should "
+                    "contain a valid JSON/Go field access statement, such as "
+                    "desiredState.manifest.containers[2]. For example, if the object reference is to a "
+                    'container within a pod, this would take on a value like: "spec.containers{name}" (where '
+                    '"name" refers to the name of the container that triggered the event) or if no container '
+                    'name is specified "spec.containers[2]" (container with index 2 in this pod). This syntax '
+                    "is chosen only to have some well-defined way of referencing a part of an object."
+                ),
                 1,
             ),
-            _column("Source", "string", "The component reporting this event.", 1),
+            _column(
+                "Source",
+                "string",
+                ("The component reporting this event. Should be a short machine understandable string."),
+                1,
+            ),
             _column("Message", "string", "A human-readable description of the status of this operation."),
-            _column("First Seen", "string", "The time at which the event was first recorded.", 1),
+            _column(
+                "First Seen",
+                "string",
+                ("The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)"),
+                1,
+            ),
             _column("Count", "string", "The number of times this event has occurred.", 1),
             _column("Name", "string", _NAME_DESCRIPTION, 1, "name"),
         ),
@@ -564,31 +689,72 @@ _BUILTIN: Mapping[tuple[str, str], _Kind] = {
             _column(
                 "Up-to-date",
                 "string",
-                "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+                (
+                    "Total number of non-terminating pods targeted by this deployment that have the desired "
+                    "template spec."
+                ),
             ),
             _column(
                 "Available",
                 "string",
-                "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+                (
+                    "Total number of available non-terminating pods (ready for at least minReadySeconds) "
+                    "targeted by this deployment."
+                ),
             ),
             _AGE,
             _CONTAINERS,
             _IMAGES,
-            _column("Selector", "string", "Label selector for pods.", 1),
+            _column(
+                "Selector",
+                "string",
+                (
+                    "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the "
+                    "ones affected by this deployment. It must match the pod template's labels."
+                ),
+                1,
+            ),
         ),
         _print_deployment,
     ),
     ("apps", "replicasets"): _Kind(
         (
             _NAME,
-            _column("Desired", "integer", "Replicas is the number of desired replicas."),
-            _column("Current", "integer", "Replicas is the most recently observed number of replicas."),
-            _column("Ready", "integer", "The number of ready replicas for this replica set."),
+            _column(
+                "Desired",
+                "integer",
+                (
+                    "Replicas is the number of desired pods. This is a pointer to distinguish between explicit "
+                    "zero and unspecified. Defaults to 1. More info: "
+                    "https://kubernetes.io/docs/concepts/workloads/controllers/replicaset"
+                ),
+            ),
+            _column(
+                "Current",
+                "integer",
+                (
+                    "Replicas is the most recently observed number of non-terminating pods. More info: "
+                    "https://kubernetes.io/docs/concepts/workloads/controllers/replicaset"
+                ),
+            ),
+            _column(
+                "Ready",
+                "integer",
+                ("The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition."),
+            ),
             _AGE,
             _CONTAINERS,
             _IMAGES,
             _column(
-                "Selector", "string", "Selector is a label query over pods that should match the replica count.", 1
+                "Selector",
+                "string",
+                (
+                    "Selector is a label query over pods that should match the replica count. Label keys and "
+                    "values that must match in order to be controlled by this replica set. It must match the "
+                    "pod template's labels. More info: "
+                    "https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"
+                ),
+                1,
             ),
         ),
         _print_replica_set,
@@ -613,7 +779,10 @@ _BUILTIN: Mapping[tuple[str, str], _Kind] = {
             _column(
                 "Role",
                 "string",
-                "RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace.",
+                (
+                    "RoleRef can reference a Role in the current namespace or a ClusterRole in the global "
+                    "namespace. If the RoleRef cannot be resolved, the Authorizer must return an error."
+                ),
             ),
             _AGE,
             _column("Users", "string", "Users in the roleBinding", 1),
@@ -625,7 +794,14 @@ _BUILTIN: Mapping[tuple[str, str], _Kind] = {
     ("rbac.authorization.k8s.io", "clusterrolebindings"): _Kind(
         (
             _NAME,
-            _column("Role", "string", "RoleRef can only reference a ClusterRole in the global namespace."),
+            _column(
+                "Role",
+                "string",
+                (
+                    "RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot "
+                    "be resolved, the Authorizer must return an error."
+                ),
+            ),
             _AGE,
             _column("Users", "string", "Users in the clusterRoleBinding", 1),
             _column("Groups", "string", "Groups in the clusterRoleBinding", 1),
@@ -636,7 +812,15 @@ _BUILTIN: Mapping[tuple[str, str], _Kind] = {
     ("coordination.k8s.io", "leases"): _Kind(
         (
             _NAME,
-            _column("Holder", "string", "holderIdentity contains the identity of the holder of a current lease."),
+            _column(
+                "Holder",
+                "string",
+                (
+                    "holderIdentity contains the identity of the holder of a current lease. If Coordinated "
+                    "Leader Election is used, the holder identity must be equal to the elected "
+                    "LeaseCandidate.metadata.name field."
+                ),
+            ),
             _AGE,
         ),
         _print_lease,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, NamedTuple
 
@@ -39,6 +40,11 @@ def regex_error(message: str, regex: str, *examples: str) -> str:
 
 def max_len_error(length: int) -> str:
     return f"must be no more than {length} characters"
+
+
+def max_bytes_error(length: int) -> str:
+    """What the label key and value checks (apimachinery's validate/content) say of a string too long."""
+    return f"must be no more than {length} bytes"
 
 
 def _too_long(value: str, limit: int) -> bool:
@@ -102,7 +108,7 @@ def qualified_name(value: str) -> list[str]:
     parts = value.split("/")
     if len(parts) > 2:
         return [
-            "a qualified name "
+            "a valid label key "
             + regex_error(_QUALIFIED_NAME_MESSAGE, _QUALIFIED_NAME, "MyName", "my.name", "123-abc")
             + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
         ]
@@ -116,7 +122,7 @@ def qualified_name(value: str) -> list[str]:
     if not name:
         problems.append("name part must be non-empty")
     elif _too_long(name, 63):
-        problems.append("name part " + max_len_error(63))
+        problems.append("name part " + max_bytes_error(63))
     if not _QUALIFIED_NAME_RE.fullmatch(name):
         problems.append(
             "name part " + regex_error(_QUALIFIED_NAME_MESSAGE, _QUALIFIED_NAME, "MyName", "my.name", "123-abc")
@@ -125,7 +131,7 @@ def qualified_name(value: str) -> list[str]:
 
 
 def label_value(value: str) -> list[str]:
-    problems = [max_len_error(63)] if _too_long(value, 63) else []
+    problems = [max_bytes_error(63)] if _too_long(value, 63) else []
     if not _LABEL_VALUE_RE.fullmatch(value):
         problems.append(
             regex_error(
@@ -183,6 +189,9 @@ def object_meta(metadata: dict[str, Any], name_rule: str) -> list[FieldError]:
         "segment": path_segment_name,
     }[name_rule]
     found.extend(invalid_value("metadata.name", name, problem) for problem in check(name))
+    generation = metadata.get("generation")
+    if isinstance(generation, int) and generation < 0:
+        found.append(invalid_value("metadata.generation", generation, "must be greater than or equal to 0"))
     labels = metadata.get("labels") or {}
     if not isinstance(labels, dict):
         found.append(invalid_value("metadata.labels", labels, "must be a map of strings"))
@@ -202,4 +211,65 @@ def object_meta(metadata: dict[str, Any], name_rule: str) -> list[FieldError]:
         found.append(
             FieldError("FieldValueTooLong", "metadata.annotations", "Too long: must have at most 262144 bytes")
         )
+    found.extend(_finalizers(metadata))
     return found
+
+
+def _labels_and_annotations(metadata: dict[str, Any]) -> list[FieldError]:
+    return [error for error in object_meta(metadata, "segment") if error.field.startswith(_LABELS_AND_ANNOTATIONS)]
+
+
+_LABELS_AND_ANNOTATIONS = ("metadata.labels", "metadata.annotations")
+# metav1.FinalizerOrphanDependents and FinalizerDeleteDependents, and core's FinalizerKubernetes.
+_ORPHAN, _FOREGROUND = "orphan", "foregroundDeletion"
+_STANDARD_FINALIZERS = frozenset({"kubernetes", _ORPHAN, _FOREGROUND})
+
+
+def _finalizers(metadata: dict[str, Any]) -> list[FieldError]:
+    """apimachinery's ValidateFinalizers: each a qualified name, and not both orphan and foregroundDeletion."""
+    finalizers = [str(f) for f in metadata.get("finalizers") or []]
+    found = [invalid_value("metadata.finalizers", f, problem) for f in finalizers for problem in qualified_name(f)]
+    if _ORPHAN in finalizers and _FOREGROUND in finalizers:
+        found.append(
+            FieldError(
+                "FieldValueInvalid",
+                "metadata.finalizers",
+                f"Invalid value: []string{{{go_strings(finalizers)}}}: finalizer {_ORPHAN} and {_FOREGROUND} "
+                "cannot be both set",
+            )
+        )
+    return found
+
+
+def kube_finalizer_names(metadata: dict[str, Any]) -> list[FieldError]:
+    """The check core's ValidateObjectMeta and ValidateObjectMetaUpdate add: a finalizer without a domain must be
+    one of the standard ones."""
+    return [
+        invalid_value(f"metadata.finalizers[{index}]", name, "name is neither a standard finalizer name nor is it "
+                      "fully qualified")
+        for index, name in enumerate(str(f) for f in metadata.get("finalizers") or [])
+        if "/" not in name and name not in _STANDARD_FINALIZERS
+    ]  # fmt: skip
+
+
+def object_meta_update(metadata: dict[str, Any], old_metadata: dict[str, Any]) -> list[FieldError]:
+    """apimachinery's ValidateObjectMetaAccessorUpdate: no finalizer added once deleting, then labels and
+    annotations again (the system fields it also compares are carried over from the stored object before)."""
+    found: list[FieldError] = []
+    if old_metadata.get("deletionTimestamp"):
+        added = sorted(set(metadata.get("finalizers") or []) - set(old_metadata.get("finalizers") or []))
+        if added:
+            found.append(
+                FieldError(
+                    "FieldValueForbidden",
+                    "metadata.finalizers",
+                    "Forbidden: no new finalizers can be added if the object is being deleted, "
+                    f"found new finalizers []string{{{go_strings(added)}}}",
+                )
+            )
+    return found + _labels_and_annotations(metadata)
+
+
+def go_strings(values: list[str]) -> str:
+    """Strings as Go's %#v prints the elements of a []string."""
+    return ", ".join(json.dumps(v) for v in values)

@@ -213,7 +213,7 @@ async def test_paths_are_checked_before_anything_is_sent(api: KubeApi) -> None:
 async def test_delete_with_a_uid_precondition(api: KubeApi, namespace: str) -> None:
     created = await api.create(CONFIG_MAPS, configmap("guarded"), namespace)
     error = await catch(api.delete(CONFIG_MAPS, "guarded", namespace, uid="another-uid"), Conflict)
-    assert "Precondition failed: UID in precondition: another-uid" in error.message
+    assert "the UID in the precondition (another-uid) does not match the UID in record" in error.message
     assert await api.delete(CONFIG_MAPS, "guarded", namespace, uid=created["metadata"]["uid"]) is True
 
 

@@ -1,7 +1,8 @@
 """The emulator's REST API as real clients see it: discovery, CRUD, patches, errors, CRD schemas.
 
 Driven through the official `kubernetes` client, and through `requests` where the client cannot say
-what we need (raw Status bodies, Warning headers, query parameters it does not expose).
+what we need (raw Status bodies, Warning headers, query parameters it does not expose). The tests marked `cluster`
+work in a namespace and an API group of their own (`namespace`, `group`) so that they hold on a real cluster too.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 
 import kubernetes
 import pytest
-import requests
 from kube_emulator.threaded import ThreadedEmulator
 from kubernetes.client.exceptions import ApiException
+
+from tests.raw_api import RawApi, raw_api
 
 # kubernetes>=37 types every model field as Optional; these tests check the values at run time, so they
 # use the client untyped.
@@ -27,8 +29,8 @@ KubeApi = Any
 client: Any = kubernetes.client
 config: Any = kubernetes.config
 
-GROUP = "demo.example.com"
-DEADLINE = 10.0
+DEADLINE = 30.0  # generous: a real API server publishes CRDs and runs controllers a moment later
+CREATED_BY = {"app.kubernetes.io/created-by": "k8s-manager-tests"}  # as tests/conftest.py labels what it makes
 
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 ROOT_CA = "kube-root-ca.crt"  # the ConfigMap the cluster puts in every namespace
@@ -66,33 +68,24 @@ def extensions(api: KubeApi) -> KubeApi:
 
 
 @pytest.fixture
-def http(emulator: ThreadedEmulator) -> Iterator[Raw]:
-    with requests.Session() as session:
-        session.headers["Authorization"] = f"Bearer {emulator.admin_token}"  # as the cluster admin
-        yield Raw(emulator.url, session)
+def http(kubeconfig: Path) -> Iterator[RawApi]:
+    """Raw HTTP to the cluster under test, as the kubeconfig's user (the cluster admin)."""
+    with raw_api(kubeconfig) as api:
+        yield api
 
 
-class Raw:
-    """`requests` bound to the emulator's base URL."""
-
-    def __init__(self, base: str, session: requests.Session) -> None:
-        self.base = base
-        self.session = session
-
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return self.session.request(method, self.base + path, timeout=10, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, body: Any, **kwargs: Any) -> requests.Response:
-        return self.request("POST", path, json=body, **kwargs)
-
-    def put(self, path: str, body: Any, **kwargs: Any) -> requests.Response:
-        return self.request("PUT", path, json=body, **kwargs)
-
-    def patch(self, path: str, body: Any, content_type: str, **kwargs: Any) -> requests.Response:
-        return self.request("PATCH", path, data=json.dumps(body), headers={"Content-Type": content_type}, **kwargs)
+@pytest.fixture
+def group(extensions: KubeApi) -> Iterator[str]:
+    """An API group of the test's own for its CRDs (a real cluster is shared); they are deleted afterwards."""
+    name = f"demo-{uuid.uuid4().hex[:8]}.example.com"
+    yield name
+    for crd in extensions.list_custom_resource_definition().items:
+        if crd.spec.group == name:
+            try:
+                extensions.delete_custom_resource_definition(crd.metadata.name)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -108,6 +101,16 @@ def eventually(check: Callable[[], Any], what: str, deadline: float = DEADLINE) 
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for: {what}")
         time.sleep(0.05)
+
+
+def gone(read: Callable[[], Any]) -> bool:
+    try:
+        read()
+    except ApiException as error:
+        if error.status == 404:
+            return True
+        raise
+    return False
 
 
 def status_of(error: ApiException) -> dict[str, Any]:
@@ -129,6 +132,7 @@ def expect_api_error(call: Callable[[], Any], code: int, reason: str) -> dict[st
 
 
 def widget_crd(
+    group: str,
     plural: str = "widgets",
     kind: str = "Widget",
     status_subresource: bool = True,
@@ -162,9 +166,9 @@ def widget_crd(
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{GROUP}"},
+        "metadata": {"name": f"{plural}.{group}"},
         "spec": {
-            "group": GROUP,
+            "group": group,
             "scope": scope,
             "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
             "versions": [version],
@@ -172,18 +176,24 @@ def widget_crd(
     }
 
 
-def install_crd(extensions: KubeApi, http: Raw, manifest: dict[str, Any]) -> None:
+def install_crd(extensions: KubeApi, http: RawApi, manifest: dict[str, Any]) -> None:
+    """Create the CRD and wait until its resource is served (a real API server serves it a moment later)."""
     extensions.create_custom_resource_definition(manifest)
-    plural = manifest["spec"]["names"]["plural"]
-    eventually(
-        lambda: any(r["name"] == plural for r in http.get(f"/apis/{GROUP}/v1").json().get("resources", [])),
-        f"{plural} in discovery",
-    )
+    group, plural = manifest["spec"]["group"], manifest["spec"]["names"]["plural"]
+    eventually(lambda: plural in served_resources(http, group), f"{plural} in discovery")
+    scope = "" if manifest["spec"]["scope"] == "Cluster" else "namespaces/default/"
+    eventually(lambda: http.get(f"/apis/{group}/v1/{scope}{plural}").status_code == 200, f"{plural} served")
 
 
-def widget(name: str, spec: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def served_resources(http: RawApi, group: str) -> list[str]:
+    """The resources discovery lists in the group's v1 (none while it is not served: a plain-text 404 then)."""
+    answer = http.get(f"/apis/{group}/v1")
+    return [r["name"] for r in answer.json()["resources"]] if answer.status_code == 200 else []
+
+
+def widget(group: str, name: str, spec: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     return {
-        "apiVersion": f"{GROUP}/v1",
+        "apiVersion": f"{group}/v1",
         "kind": "Widget",
         "metadata": {"name": name},
         "spec": spec if spec is not None else {"size": 1},
@@ -217,10 +227,12 @@ RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 # ---------------------------------------------------------------------------------------------- discovery
 
 
-def test_version_and_core_discovery(api: KubeApi, http: Raw) -> None:
+@pytest.mark.cluster
+def test_version_and_core_discovery(api: KubeApi, http: RawApi, on_emulator: bool) -> None:
     version = client.VersionApi(api).get_code()
-    assert (version.major, version.minor) == ("1", "32")
-    assert version.git_version.startswith("v1.32.")
+    assert version.git_version.startswith(f"v{version.major}.{version.minor}.")
+    if on_emulator:
+        assert (version.major, version.minor) == ("1", "32")  # the version the emulator says it is
 
     core_versions = client.CoreApi(api).get_api_versions()
     assert core_versions.versions == ["v1"]
@@ -247,7 +259,8 @@ def test_version_and_core_discovery(api: KubeApi, http: Raw) -> None:
     assert (raw["kind"], raw["groupVersion"]) == ("APIResourceList", "v1")
 
 
-def test_group_discovery_lists_every_builtin_group(api: KubeApi, http: Raw) -> None:
+@pytest.mark.cluster
+def test_group_discovery_lists_every_builtin_group(api: KubeApi, http: RawApi, on_emulator: bool) -> None:
     groups = {g.name: g for g in client.ApisApi(api).get_api_versions().groups}
     expected = {
         "apps": {"deployments": "Deployment", "replicasets": "ReplicaSet", "statefulsets": "StatefulSet"},
@@ -269,7 +282,8 @@ def test_group_discovery_lists_every_builtin_group(api: KubeApi, http: Raw) -> N
         listed = http.get(f"/apis/{group}/v1").json()
         assert listed["groupVersion"] == f"{group}/v1"
         served = {r["name"]: r["kind"] for r in listed["resources"] if "/" not in r["name"]}
-        assert served == kinds
+        # The emulator serves these kinds and no more; kube-apiserver has more (DaemonSets, ...).
+        assert served == kinds if on_emulator else kinds.items() <= served.items()
     assert "" not in groups  # the core group is only under /api
 
     # The typed clients parse these documents too.
@@ -281,7 +295,8 @@ def test_group_discovery_lists_every_builtin_group(api: KubeApi, http: Raw) -> N
     assert scoped["roles"] is True
 
 
-def test_unknown_paths_are_404(http: Raw) -> None:
+@pytest.mark.cluster
+def test_unknown_paths_are_404(http: RawApi) -> None:
     for path in (
         "/apis/nope.example.com",
         "/apis/apps/v2",
@@ -296,61 +311,76 @@ def test_unknown_paths_are_404(http: Raw) -> None:
     assert cluster_scoped_in_namespace.json()["reason"] == "NotFound"
 
 
-def test_crd_becomes_discoverable_and_servable_then_disappears(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
-    assert http.get(f"/apis/{GROUP}").status_code == 404
+@pytest.mark.cluster
+def test_crd_becomes_discoverable_and_servable_then_disappears(
+    extensions: KubeApi, custom: KubeApi, http: RawApi, group: str, namespace: str
+) -> None:
+    assert http.get(f"/apis/{group}").status_code == 404
 
-    created = extensions.create_custom_resource_definition(widget_crd())
-    assert CLEANUP_FINALIZER in created.metadata.finalizers
+    created = extensions.create_custom_resource_definition(widget_crd(group))
+    assert not created.metadata.finalizers  # the cleanup finalizer comes with the deletion
     assert created.spec.names.list_kind == "WidgetList"
 
     def established() -> bool:
-        crd = extensions.read_custom_resource_definition(f"widgets.{GROUP}")
+        crd = extensions.read_custom_resource_definition(f"widgets.{group}")
         conditions = {c.type: c.status for c in crd.status.conditions or []}
         return conditions.get("Established") == "True" and conditions.get("NamesAccepted") == "True"
 
     eventually(established, "the CRD to become Established")
-    crd = extensions.read_custom_resource_definition(f"widgets.{GROUP}")
+    crd = extensions.read_custom_resource_definition(f"widgets.{group}")
     assert crd.status.accepted_names.kind == "Widget"
     assert crd.status.stored_versions == ["v1"]
 
+    eventually(lambda: http.get(f"/apis/{group}/v1").status_code == 200, "the group version in discovery")
     group_names = [g["name"] for g in http.get("/apis").json()["groups"]]
-    assert GROUP in group_names
-    assert http.get(f"/apis/{GROUP}").json()["preferredVersion"] == {
-        "groupVersion": f"{GROUP}/v1",
+    assert group in group_names
+    assert http.get(f"/apis/{group}").json()["preferredVersion"] == {
+        "groupVersion": f"{group}/v1",
         "version": "v1",
     }
-    resources = {r["name"]: r for r in http.get(f"/apis/{GROUP}/v1").json()["resources"]}
+    eventually(lambda: "widgets" in served_resources(http, group), "widgets in discovery")
+    resources = {r["name"]: r for r in http.get(f"/apis/{group}/v1").json()["resources"]}
     assert resources["widgets"]["kind"] == "Widget"
     assert resources["widgets"]["namespaced"] is True
     assert resources["widgets"]["singularName"] == "widget"
     assert "widgets/status" in resources
 
-    custom.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w1"))
-    listed = custom.list_namespaced_custom_object(GROUP, "v1", "default", "widgets")
+    eventually(lambda: http.get(f"/apis/{group}/v1/namespaces/{namespace}/widgets").status_code == 200, "serving")
+    custom.create_namespaced_custom_object(group, "v1", namespace, "widgets", widget(group, "w1"))
+    listed = custom.list_namespaced_custom_object(group, "v1", namespace, "widgets")
     assert listed["kind"] == "WidgetList"
     assert [item["metadata"]["name"] for item in listed["items"]] == ["w1"]
-    assert listed["items"][0]["apiVersion"] == f"{GROUP}/v1"
+    assert listed["items"][0]["apiVersion"] == f"{group}/v1"
 
-    extensions.delete_custom_resource_definition(f"widgets.{GROUP}")
-    eventually(lambda: http.get(f"/apis/{GROUP}/v1").status_code == 404, "the group version to disappear")
+    deleting = http.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}").json()
+    assert deleting["metadata"]["deletionTimestamp"]
+    assert deleting["metadata"]["finalizers"] == [CLEANUP_FINALIZER]  # which deletes the widgets first
+    terminating = next(c for c in deleting["status"]["conditions"] if c["type"] == "Terminating")
+    assert (terminating["status"], terminating["reason"]) == ("True", "InstanceDeletionPending")
+    eventually(lambda: http.get(f"/apis/{group}/v1").status_code == 404, "the group version to disappear")
     eventually(
-        lambda: http.get(f"/apis/{GROUP}/v1/namespaces/default/widgets").status_code == 404,
+        lambda: http.get(f"/apis/{group}/v1/namespaces/{namespace}/widgets").status_code == 404,
         "the resource endpoint to disappear",
     )
-    assert GROUP not in [g["name"] for g in http.get("/apis").json()["groups"]]
-    expect_api_error(lambda: extensions.read_custom_resource_definition(f"widgets.{GROUP}"), 404, "NotFound")
+    assert group not in [g["name"] for g in http.get("/apis").json()["groups"]]
+    eventually(
+        lambda: gone(lambda: extensions.read_custom_resource_definition(f"widgets.{group}")),
+        "the CRD to go (once its objects are deleted)",
+    )
+    expect_api_error(lambda: extensions.read_custom_resource_definition(f"widgets.{group}"), 404, "NotFound")
 
     # A CRD of the same name starts from scratch: the old objects went with the old definition.
-    install_crd(extensions, http, widget_crd())
-    assert custom.list_namespaced_custom_object(GROUP, "v1", "default", "widgets")["items"] == []
+    install_crd(extensions, http, widget_crd(group))
+    assert custom.list_namespaced_custom_object(group, "v1", namespace, "widgets")["items"] == []
 
 
-def test_cluster_scoped_crd(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
-    install_crd(extensions, http, widget_crd(scope="Cluster"))
-    assert {r["name"]: r["namespaced"] for r in http.get(f"/apis/{GROUP}/v1").json()["resources"]}["widgets"] is False
-    made = custom.create_cluster_custom_object(GROUP, "v1", "widgets", widget("global"))
+@pytest.mark.cluster
+def test_cluster_scoped_crd(extensions: KubeApi, custom: KubeApi, http: RawApi, group: str) -> None:
+    install_crd(extensions, http, widget_crd(group, scope="Cluster"))
+    assert {r["name"]: r["namespaced"] for r in http.get(f"/apis/{group}/v1").json()["resources"]}["widgets"] is False
+    made = custom.create_cluster_custom_object(group, "v1", "widgets", widget(group, "global"))
     assert "namespace" not in made["metadata"]
-    assert http.get(f"/apis/{GROUP}/v1/namespaces/default/widgets").status_code == 404
+    assert http.get(f"/apis/{group}/v1/namespaces/default/widgets").status_code == 404
 
 
 # ---------------------------------------------------------------------------------------------- CRUD
@@ -394,24 +424,34 @@ def test_namespaced_crud_with_system_metadata(core: KubeApi, namespace: str) -> 
     assert [cm.metadata.name for cm in core.list_namespaced_config_map(namespace).items] == [ROOT_CA]
 
 
-def test_system_fields_from_the_client_are_ignored(http: Raw) -> None:
+@pytest.mark.cluster
+def test_system_fields_from_the_client_are_ignored(http: RawApi, namespace: str) -> None:
     body = configmap("forged")
     body["metadata"].update(
         uid="11111111-1111-1111-1111-111111111111",
         creationTimestamp="2001-01-01T00:00:00Z",
         generation=7,
     )
-    created = http.post("/api/v1/namespaces/default/configmaps", body).json()
+    created = http.post(f"/api/v1/namespaces/{namespace}/configmaps", body).json()
     assert created["metadata"]["uid"] != "11111111-1111-1111-1111-111111111111"
     assert created["metadata"]["creationTimestamp"] != "2001-01-01T00:00:00Z"
     assert RFC3339.match(created["metadata"]["creationTimestamp"])
-    assert "generation" not in created["metadata"]
+    # ConfigMaps do not track generation: the one a create brings stays, and no update can change it.
+    assert created["metadata"]["generation"] == 7
+    patched = http.patch(
+        f"/api/v1/namespaces/{namespace}/configmaps/forged",
+        {"metadata": {"generation": 9}, "data": {"a": "1"}},
+        "application/merge-patch+json",
+    ).json()
+    assert (patched["metadata"]["generation"], patched["data"]) == (7, {"a": "1"})
 
 
-def test_create_with_a_resource_version_is_refused(http: Raw) -> None:
+@pytest.mark.cluster
+def test_create_with_a_resource_version_is_refused(http: RawApi, namespace: str) -> None:
+    configmaps = f"/api/v1/namespaces/{namespace}/configmaps"
     body = configmap("copied")
     body["metadata"]["resourceVersion"] = "42"
-    answer = http.post("/api/v1/namespaces/default/configmaps", body)
+    answer = http.post(configmaps, body)
     # etcd3 storage refuses it; kube-apiserver passes the plain error on as a 500 without a reason.
     assert answer.status_code == 500
     assert answer.json() == {
@@ -422,39 +462,44 @@ def test_create_with_a_resource_version_is_refused(http: Raw) -> None:
         "message": "resourceVersion should not be set on objects to be created",
         "code": 500,
     }
-    assert http.get("/api/v1/namespaces/default/configmaps/copied").status_code == 404
+    assert http.get(f"{configmaps}/copied").status_code == 404
     # A dry run never reaches storage, so it does not notice.
-    assert http.post("/api/v1/namespaces/default/configmaps", body, params={"dryRun": "All"}).status_code == 201
+    assert http.post(configmaps, body, params={"dryRun": "All"}).status_code == 201
 
 
-def test_cluster_scoped_crud(api: KubeApi, http: Raw) -> None:
+@pytest.mark.cluster
+def test_cluster_scoped_crud(api: KubeApi, http: RawApi, namespace: str) -> None:
     rbac = client.RbacAuthorizationV1Api(api)
+    reader = f"{namespace}-reader"  # cluster-wide: a name of the test's own
     role = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
-        "metadata": {"name": "reader", "namespace": "ignored"},
+        "metadata": {"name": reader, "namespace": "ignored", "labels": CREATED_BY},
         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}],
     }
     created = rbac.create_cluster_role(role)
-    assert created.metadata.namespace is None
-    assert created.rules[0].verbs == ["get", "list"]
+    try:
+        assert created.metadata.namespace is None
+        assert created.rules[0].verbs == ["get", "list"]
 
-    patched = rbac.patch_cluster_role("reader", {"metadata": {"labels": {"tier": "read"}}})
-    assert patched.metadata.labels == {"tier": "read"}
-    assert [r.metadata.name for r in rbac.list_cluster_role(label_selector="tier=read").items] == ["reader"]
+        patched = rbac.patch_cluster_role(reader, {"metadata": {"labels": {"tier": namespace}}})
+        assert patched.metadata.labels == {**CREATED_BY, "tier": namespace}
+        assert [r.metadata.name for r in rbac.list_cluster_role(label_selector=f"tier={namespace}").items] == [reader]
 
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "bind"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "reader"},
-        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}],
-    }
-    assert rbac.create_namespaced_role_binding("default", binding).metadata.namespace == "default"
-
-    rbac.delete_cluster_role("reader")
-    expect_api_error(lambda: rbac.read_cluster_role("reader"), 404, "NotFound")
-    assert http.get("/apis/rbac.authorization.k8s.io/v1/namespaces/default/clusterroles/reader").status_code == 404
+        binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "bind"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": reader},
+            "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": namespace}],
+        }
+        assert rbac.create_namespaced_role_binding(namespace, binding).metadata.namespace == namespace
+    finally:
+        rbac.delete_cluster_role(reader)
+    expect_api_error(lambda: rbac.read_cluster_role(reader), 404, "NotFound")
+    assert (
+        http.get(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/clusterroles/{reader}").status_code == 404
+    )
 
 
 @pytest.mark.cluster
@@ -526,15 +571,16 @@ def test_generation_follows_spec_changes_only(apps: KubeApi, namespace: str) -> 
     assert unchanged.metadata.generation == 2
 
 
-def test_generate_name(core: KubeApi, http: Raw) -> None:
-    first = core.create_namespaced_config_map("default", {"metadata": {"generateName": "cfg-"}})
-    second = core.create_namespaced_config_map("default", {"metadata": {"generateName": "cfg-"}})
+@pytest.mark.cluster
+def test_generate_name(core: KubeApi, http: RawApi, namespace: str) -> None:
+    first = core.create_namespaced_config_map(namespace, {"metadata": {"generateName": "cfg-"}})
+    second = core.create_namespaced_config_map(namespace, {"metadata": {"generateName": "cfg-"}})
     for made in (first, second):
         assert re.fullmatch(r"cfg-[bcdfghjklmnpqrstvwxz2456789]{5}", made.metadata.name)
         assert made.metadata.generate_name == "cfg-"
     assert first.metadata.name != second.metadata.name
 
-    nameless = http.post("/api/v1/namespaces/default/configmaps", {"metadata": {}})
+    nameless = http.post(f"/api/v1/namespaces/{namespace}/configmaps", {"metadata": {}})
     assert nameless.status_code == 422
     assert nameless.json()["details"]["causes"][0]["field"] == "metadata.name"
 
@@ -564,29 +610,34 @@ def test_put_with_stale_resource_version_is_a_conflict(core: KubeApi, namespace:
     assert core.read_namespaced_config_map("cm", namespace).data == {"v": "2"}
 
 
-def test_put_without_resource_version(core: KubeApi, custom: KubeApi, extensions: KubeApi, http: Raw) -> None:
+@pytest.mark.cluster
+def test_put_without_resource_version(
+    core: KubeApi, custom: KubeApi, extensions: KubeApi, http: RawApi, group: str, namespace: str
+) -> None:
     # Built-in kinds allow an unconditional update...
-    core.create_namespaced_config_map("default", configmap("free", {"v": "1"}))
-    replaced = core.replace_namespaced_config_map("free", "default", configmap("free", {"v": "2"}))
+    core.create_namespaced_config_map(namespace, configmap("free", {"v": "1"}))
+    replaced = core.replace_namespaced_config_map("free", namespace, configmap("free", {"v": "2"}))
     assert replaced.data == {"v": "2"}
 
     # ...custom resources do not.
-    install_crd(extensions, http, widget_crd())
-    custom.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w"))
+    install_crd(extensions, http, widget_crd(group))
+    custom.create_namespaced_custom_object(group, "v1", namespace, "widgets", widget(group, "w"))
     body = expect_api_error(
         lambda: custom.replace_namespaced_custom_object(
-            GROUP, "v1", "default", "widgets", "w", widget("w", {"size": 2})
+            group, "v1", namespace, "widgets", "w", widget(group, "w", {"size": 2})
         ),
         422,
         "Invalid",
     )
+    # Refused before the strategy sees it: the answer names the resource, not the kind.
     assert body["message"] == (
-        f'Widget.{GROUP} "w" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update'
+        f'widgets.{group} "w" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update'
     )
+    assert (body["details"]["kind"], body["details"]["group"]) == ("widgets", group)
     assert body["details"]["causes"] == [
         {
             "reason": "FieldValueInvalid",
-            "message": "Invalid value: 0x0: must be specified for an update",
+            "message": "Invalid value: 0: must be specified for an update",
             "field": "metadata.resourceVersion",
         }
     ]
@@ -601,35 +652,41 @@ def test_uid_precondition_in_body(core: KubeApi, namespace: str) -> None:
     assert "Precondition failed: UID in precondition" in body["message"]
 
 
-def test_put_to_a_missing_object_or_the_wrong_name(core: KubeApi, http: Raw) -> None:
+@pytest.mark.cluster
+def test_put_to_a_missing_object_or_the_wrong_name(core: KubeApi, http: RawApi, namespace: str) -> None:
+    configmaps = f"/api/v1/namespaces/{namespace}/configmaps"
     # ConfigMaps do not allow create-on-update: a PUT of a missing object is a 404.
     missing = expect_api_error(
-        lambda: core.replace_namespaced_config_map("absent", "default", configmap("absent")), 404, "NotFound"
+        lambda: core.replace_namespaced_config_map("absent", namespace, configmap("absent")), 404, "NotFound"
     )
     assert missing["message"] == 'configmaps "absent" not found'
 
-    core.create_namespaced_config_map("default", configmap("real"))
-    renamed = http.put("/api/v1/namespaces/default/configmaps/real", configmap("other"))
+    core.create_namespaced_config_map(namespace, configmap("real"))
+    renamed = http.put(f"{configmaps}/real", configmap("other"))
     assert renamed.status_code == 400
     assert renamed.json()["message"] == "the name of the object (other) does not match the name on the URL (real)"
+    # The names are compared before anything is looked up.
+    renamed_missing = http.put(f"{configmaps}/absent", configmap("other"))
+    assert (renamed_missing.status_code, renamed_missing.json()["reason"]) == (400, "BadRequest")
 
 
-def test_delete_collection_with_a_selector(core: KubeApi, http: Raw) -> None:
+@pytest.mark.cluster
+def test_delete_collection_with_a_selector(core: KubeApi, http: RawApi, namespace: str) -> None:
     for name, tier in (("a", "x"), ("b", "x"), ("c", "y")):
-        core.create_namespaced_config_map("default", configmap(name, labels={"tier": tier}))
+        core.create_namespaced_config_map(namespace, configmap(name, labels={"tier": tier}))
     # The answer is the list of what was deleted (the client would squeeze it into a V1Status).
-    deleted = http.request("DELETE", "/api/v1/namespaces/default/configmaps", params={"labelSelector": "tier=x"})
+    deleted = http.delete(f"/api/v1/namespaces/{namespace}/configmaps", params={"labelSelector": "tier=x"})
     assert deleted.status_code == 200
     assert deleted.json()["kind"] == "ConfigMapList"
     assert sorted(item["metadata"]["name"] for item in deleted.json()["items"]) == ["a", "b"]
-    listed = core.list_namespaced_config_map("default").items
+    listed = core.list_namespaced_config_map(namespace).items
     assert [cm.metadata.name for cm in listed] == ["c", ROOT_CA]
 
-    core.delete_collection_namespaced_config_map("default")
+    core.delete_collection_namespaced_config_map(namespace)
     # Everything went, the CA bundle too: the cluster publishes a new one a moment later.
     old_bundle = listed[1].metadata.uid
     remaining = eventually(
-        lambda: [cm for cm in core.list_namespaced_config_map("default").items if cm.metadata.uid != old_bundle],
+        lambda: [cm for cm in core.list_namespaced_config_map(namespace).items if cm.metadata.uid != old_bundle],
         "the CA bundle to be published again",
     )
     assert [cm.metadata.name for cm in remaining] == [ROOT_CA]
@@ -638,12 +695,13 @@ def test_delete_collection_with_a_selector(core: KubeApi, http: Raw) -> None:
 # ---------------------------------------------------------------------------------------------- patches
 
 
-def test_merge_patch(core: KubeApi, http: Raw) -> None:
+@pytest.mark.cluster
+def test_merge_patch(core: KubeApi, http: RawApi, namespace: str) -> None:
     core.create_namespaced_config_map(
-        "default", configmap("cm", {"keep": "1", "drop": "2"}, labels={"a": "1", "b": "2"})
+        namespace, configmap("cm", {"keep": "1", "drop": "2"}, labels={"a": "1", "b": "2"})
     )
     answer = http.patch(
-        "/api/v1/namespaces/default/configmaps/cm",
+        f"/api/v1/namespaces/{namespace}/configmaps/cm",
         {"metadata": {"labels": {"b": None, "c": "3"}}, "data": {"drop": None, "new": "4"}},
         "application/merge-patch+json",
     )
@@ -652,15 +710,18 @@ def test_merge_patch(core: KubeApi, http: Raw) -> None:
     assert patched["metadata"]["labels"] == {"a": "1", "c": "3"}
     assert patched["data"] == {"keep": "1", "new": "4"}
 
-    missing = http.patch("/api/v1/namespaces/default/configmaps/absent", {"data": {}}, "application/merge-patch+json")
+    missing = http.patch(
+        f"/api/v1/namespaces/{namespace}/configmaps/absent", {"data": {}}, "application/merge-patch+json"
+    )
     assert missing.status_code == 404
     assert missing.json()["message"] == 'configmaps "absent" not found'
 
 
-def test_json_patch_and_failed_test_operation(core: KubeApi, http: Raw) -> None:
-    created = core.create_namespaced_config_map("default", configmap("cm", {"a": "1"}))
+@pytest.mark.cluster
+def test_json_patch_and_failed_test_operation(core: KubeApi, http: RawApi, namespace: str) -> None:
+    created = core.create_namespaced_config_map(namespace, configmap("cm", {"a": "1"}))
     rv = created.metadata.resource_version
-    path = "/api/v1/namespaces/default/configmaps/cm"
+    path = f"/api/v1/namespaces/{namespace}/configmaps/cm"
 
     ops = [
         {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
@@ -677,7 +738,7 @@ def test_json_patch_and_failed_test_operation(core: KubeApi, http: Raw) -> None:
     assert stale.status_code == 422
     assert stale.json()["reason"] == "Invalid"
     assert stale.json()["code"] == 422
-    after = core.read_namespaced_config_map("cm", "default")
+    after = core.read_namespaced_config_map("cm", namespace)
     assert after.metadata.resource_version == patched.json()["metadata"]["resourceVersion"]
 
     bad_pointer = http.patch(path, [{"op": "remove", "path": "/data/nope"}], "application/json-patch+json")
@@ -688,7 +749,7 @@ def test_json_patch_and_failed_test_operation(core: KubeApi, http: Raw) -> None:
     assert not_a_list.json()["reason"] == "BadRequest"
 
     # The client sends a list body as a JSON patch.
-    removed = core.patch_namespaced_config_map("cm", "default", [{"op": "remove", "path": "/metadata/finalizers"}])
+    removed = core.patch_namespaced_config_map("cm", namespace, [{"op": "remove", "path": "/metadata/finalizers"}])
     assert removed.metadata.finalizers is None
 
 
@@ -728,11 +789,14 @@ def test_strategic_merge_patch_merges_containers_and_env_by_name(apps: KubeApi, 
     assert [c.name for c in trimmed.spec.template.spec.containers] == ["main"]
 
 
-def test_strategic_merge_patch_is_refused_for_custom_resources(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
-    install_crd(extensions, http, widget_crd())
-    custom.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w"))
+@pytest.mark.cluster
+def test_strategic_merge_patch_is_refused_for_custom_resources(
+    extensions: KubeApi, custom: KubeApi, http: RawApi, group: str, namespace: str
+) -> None:
+    install_crd(extensions, http, widget_crd(group))
+    custom.create_namespaced_custom_object(group, "v1", namespace, "widgets", widget(group, "w"))
     answer = http.patch(
-        f"/apis/{GROUP}/v1/namespaces/default/widgets/w",
+        f"/apis/{group}/v1/namespaces/{namespace}/widgets/w",
         {"spec": {"size": 2}},
         "application/strategic-merge-patch+json",
     )
@@ -744,20 +808,24 @@ def test_strategic_merge_patch_is_refused_for_custom_resources(extensions: KubeA
 # ---------------------------------------------------------------------------------------------- dry run
 
 
-def test_dry_run_changes_nothing(core: KubeApi) -> None:
-    before = int(core.list_namespaced_config_map("default").metadata.resource_version)
-    preview = core.create_namespaced_config_map("default", configmap("ghost", {"a": "1"}), dry_run="All")
+@pytest.mark.cluster
+def test_dry_run_changes_nothing(core: KubeApi, namespace: str) -> None:
+    before = core.list_namespaced_config_map(namespace).metadata.resource_version
+    preview = core.create_namespaced_config_map(namespace, configmap("ghost", {"a": "1"}), dry_run="All")
     assert preview.metadata.name == "ghost"
     assert preview.metadata.uid
-    expect_api_error(lambda: core.read_namespaced_config_map("ghost", "default"), 404, "NotFound")
+    expect_api_error(lambda: core.read_namespaced_config_map("ghost", namespace), 404, "NotFound")
 
-    core.create_namespaced_config_map("default", configmap("real", {"a": "1"}))
-    core.patch_namespaced_config_map("real", "default", {"data": {"a": "2"}}, dry_run="All")
-    core.delete_namespaced_config_map("real", "default", dry_run="All")
-    assert core.read_namespaced_config_map("real", "default").data == {"a": "1"}
+    core.create_namespaced_config_map(namespace, configmap("real", {"a": "1"}))
+    core.patch_namespaced_config_map("real", namespace, {"data": {"a": "2"}}, dry_run="All")
+    core.delete_namespaced_config_map("real", namespace, dry_run="All")
+    assert core.read_namespaced_config_map("real", namespace).data == {"a": "1"}
 
-    after = int(core.list_namespaced_config_map("default").metadata.resource_version)
-    assert after == before + 1  # only the real create moved the counter
+    # Only the real create was written: it is all a watch from before sees.
+    stream = kubernetes.watch.Watch().stream(
+        core.list_namespaced_config_map, namespace, resource_version=before, timeout_seconds=1
+    )
+    assert [(event["type"], event["object"].metadata.name) for event in stream] == [("ADDED", "real")]
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -804,24 +872,26 @@ def test_status_errors_have_the_apiserver_byte_layout(core: KubeApi, apps: KubeA
     assert core.read_namespaced_config_map("twice", namespace, _preload_content=False).data.endswith(b"}\n")
 
 
-def test_status_bodies_of_common_errors(core: KubeApi, http: Raw) -> None:
-    missing = expect_api_error(lambda: core.read_namespaced_config_map("nope", "default"), 404, "NotFound")
+@pytest.mark.cluster
+def test_status_bodies_of_common_errors(core: KubeApi, http: RawApi, namespace: str) -> None:
+    configmaps = f"/api/v1/namespaces/{namespace}/configmaps"
+    missing = expect_api_error(lambda: core.read_namespaced_config_map("nope", namespace), 404, "NotFound")
     assert missing["message"] == 'configmaps "nope" not found'
     assert missing["details"] == {"name": "nope", "kind": "configmaps"}
 
-    core.create_namespaced_config_map("default", configmap("twice"))
+    core.create_namespaced_config_map(namespace, configmap("twice"))
     exists = expect_api_error(
-        lambda: core.create_namespaced_config_map("default", configmap("twice")), 409, "AlreadyExists"
+        lambda: core.create_namespaced_config_map(namespace, configmap("twice")), 409, "AlreadyExists"
     )
     assert exists["message"] == 'configmaps "twice" already exists'
     assert exists["details"] == {"name": "twice", "kind": "configmaps"}
 
-    apps_missing = http.get("/apis/apps/v1/namespaces/default/deployments/nope").json()
+    apps_missing = http.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/nope").json()
     assert apps_missing["message"] == 'deployments.apps "nope" not found'
     assert apps_missing["details"] == {"name": "nope", "group": "apps", "kind": "deployments"}
 
     invalid = expect_api_error(
-        lambda: core.create_namespaced_config_map("default", configmap("Bad_Name")), 422, "Invalid"
+        lambda: core.create_namespaced_config_map(namespace, configmap("Bad_Name")), 422, "Invalid"
     )
     assert invalid["message"].startswith('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"')
     assert invalid["details"]["kind"] == "ConfigMap"
@@ -829,23 +899,19 @@ def test_status_bodies_of_common_errors(core: KubeApi, http: Raw) -> None:
     assert [c["field"] for c in invalid["details"]["causes"]] == ["metadata.name"]
     assert invalid["details"]["causes"][0]["reason"] == "FieldValueInvalid"
 
-    bad_selector = http.get("/api/v1/namespaces/default/configmaps", params={"labelSelector": "a in (b"})
+    bad_selector = http.get(configmaps, params={"labelSelector": "a in (b"})
     assert bad_selector.status_code == 400
     assert bad_selector.json()["reason"] == "BadRequest"
 
-    wrong_kind = http.post(
-        "/api/v1/namespaces/default/configmaps", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}
-    )
+    wrong_kind = http.post(configmaps, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}})
     assert wrong_kind.status_code == 400
     assert wrong_kind.json()["reason"] == "BadRequest"
 
-    not_json = http.request(
-        "POST", "/api/v1/namespaces/default/configmaps", data=b"{not json", headers={"Content-Type": "application/json"}
-    )
+    not_json = http.request("POST", configmaps, data=b"{not json", headers={"Content-Type": "application/json"})
     assert not_json.status_code == 400
 
 
-def test_gone_after_compaction_is_a_status(core: KubeApi, http: Raw) -> None:
+def test_gone_after_compaction_is_a_status(core: KubeApi, http: RawApi, emulator: ThreadedEmulator) -> None:
     old = core.create_namespaced_config_map("default", configmap("old")).metadata.resource_version
     core.create_namespaced_config_map("default", configmap("new"))
     assert http.post("/_emulator/compact", {}).status_code == 200
@@ -869,10 +935,11 @@ def test_creating_in_a_missing_namespace_is_404(core: KubeApi) -> None:
     assert body["details"] == {"name": nowhere, "kind": "namespaces"}
 
 
-def test_namespace_mismatch_between_body_and_path(http: Raw) -> None:
+@pytest.mark.cluster
+def test_namespace_mismatch_between_body_and_path(http: RawApi, namespace: str) -> None:
     body = configmap("cm")
     body["metadata"]["namespace"] = "kube-system"
-    answer = http.post("/api/v1/namespaces/default/configmaps", body)
+    answer = http.post(f"/api/v1/namespaces/{namespace}/configmaps", body)
     assert answer.status_code == 400
     assert answer.json()["message"] == (
         "the namespace of the provided object does not match the namespace sent on the request"
@@ -882,99 +949,114 @@ def test_namespace_mismatch_between_body_and_path(http: Raw) -> None:
 # ---------------------------------------------------------------------------------------------- status
 
 
-def test_status_subresource_isolates_status_and_spec(core: KubeApi, http: Raw) -> None:
-    # A Service: no controller of the emulator writes its status, so every change here is ours.
-    ingress = {"loadBalancer": {"ingress": [{"ip": "203.0.113.9"}]}}
-    body = {"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}, "status": ingress}
-    created = core.create_namespaced_service("default", body)
+@pytest.mark.cluster
+def test_status_subresource_isolates_status_and_spec(core: KubeApi, http: RawApi, namespace: str) -> None:
+    # A LoadBalancer Service (only those may have ingress points), whose status no controller writes (no cloud
+    # provider): every change here is ours.
+    ingress = {"loadBalancer": {"ingress": [{"ip": "203.0.113.9", "ipMode": "VIP"}]}}
+    body = {"metadata": {"name": "svc"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}, "status": ingress}
+    created = core.create_namespaced_service(namespace, body)
     assert created.status.load_balancer.ingress is None  # status from a create is dropped
 
-    path = "/api/v1/namespaces/default/services/svc"
+    path = f"/api/v1/namespaces/{namespace}/services/svc"
     through_main = http.patch(
         path, {"status": ingress, "metadata": {"labels": {"x": "y"}}}, "application/merge-patch+json"
     ).json()
     assert through_main["status"] == {"loadBalancer": {}}
     assert through_main["metadata"]["labels"] == {"x": "y"}
 
+    without_mode = {"loadBalancer": {"ingress": [{"ip": "203.0.113.9"}]}}
     through_status = http.patch(
         f"{path}/status",
-        {"status": ingress, "spec": {"ports": [{"port": 81}]}, "metadata": {"labels": {"x": "z"}}},
+        {"status": without_mode, "spec": {"ports": [{"port": 81}]}, "metadata": {"labels": {"x": "z"}}},
         "application/merge-patch+json",
     ).json()
-    assert through_status["status"] == ingress
+    assert through_status["status"] == ingress  # ipMode defaults to VIP
     assert [p["port"] for p in through_status["spec"]["ports"]] == [80]
-    assert through_status["metadata"]["labels"] == {"x": "y"}
+    # The Service status strategy keeps only the spec: metadata changes go through /status too.
+    assert through_status["metadata"]["labels"] == {"x": "z"}
     assert http.get(f"{path}/status").json()["status"] == ingress
 
-    replaced = core.replace_namespaced_service("svc", "default", core.read_namespaced_service("svc", "default"))
+    replaced = core.replace_namespaced_service("svc", namespace, core.read_namespaced_service("svc", namespace))
     assert replaced.status.load_balancer.ingress[0].ip == "203.0.113.9"
 
 
-def test_custom_resource_status_subresource(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
-    install_crd(extensions, http, widget_crd())
+@pytest.mark.cluster
+def test_custom_resource_status_subresource(
+    extensions: KubeApi, custom: KubeApi, http: RawApi, group: str, namespace: str
+) -> None:
+    install_crd(extensions, http, widget_crd(group))
     created = custom.create_namespaced_custom_object(
-        GROUP, "v1", "default", "widgets", widget("w", status={"phase": "forged"})
+        group, "v1", namespace, "widgets", widget(group, "w", status={"phase": "forged"})
     )
     assert "status" not in created
     assert created["metadata"]["generation"] == 1
 
     with_status = custom.patch_namespaced_custom_object_status(
-        GROUP, "v1", "default", "widgets", "w", {"status": {"phase": "Ready"}, "spec": {"size": 9}}
+        group, "v1", namespace, "widgets", "w", {"status": {"phase": "Ready"}, "spec": {"size": 9}}
     )
     assert with_status["status"] == {"phase": "Ready"}
     assert with_status["spec"]["size"] == 1
     assert with_status["metadata"]["generation"] == 1
 
-    current = custom.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w")
+    current = custom.get_namespaced_custom_object(group, "v1", namespace, "widgets", "w")
     current["status"] = {"phase": "Overwritten"}
     current["spec"]["size"] = 2
-    replaced = custom.replace_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w", current)
+    replaced = custom.replace_namespaced_custom_object(group, "v1", namespace, "widgets", "w", current)
     assert replaced["status"] == {"phase": "Ready"}
     assert replaced["spec"]["size"] == 2
     assert replaced["metadata"]["generation"] == 2
 
     labelled = custom.patch_namespaced_custom_object(
-        GROUP, "v1", "default", "widgets", "w", {"metadata": {"labels": {"l": "v"}}}
+        group, "v1", namespace, "widgets", "w", {"metadata": {"labels": {"l": "v"}}}
     )
     assert labelled["metadata"]["generation"] == 2
 
-    status_put = custom.get_namespaced_custom_object_status(GROUP, "v1", "default", "widgets", "w")
+    status_put = custom.get_namespaced_custom_object_status(group, "v1", namespace, "widgets", "w")
     status_put["status"] = {"phase": "Done"}
     status_put["metadata"]["labels"] = {"ignored": "yes"}
-    stored = custom.replace_namespaced_custom_object_status(GROUP, "v1", "default", "widgets", "w", status_put)
+    stored = custom.replace_namespaced_custom_object_status(group, "v1", namespace, "widgets", "w", status_put)
     assert stored["status"] == {"phase": "Done"}
-    assert stored["metadata"]["labels"] == {"l": "v"}  # a /status write changes only the status
+    assert stored["metadata"]["labels"] == {"l": "v"}  # a custom resource's /status write changes only the status
 
 
-def test_custom_resource_without_status_subresource(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
-    install_crd(extensions, http, widget_crd(status_subresource=False))
-    assert "widgets/status" not in [r["name"] for r in http.get(f"/apis/{GROUP}/v1").json()["resources"]]
+@pytest.mark.cluster
+def test_custom_resource_without_status_subresource(
+    extensions: KubeApi, custom: KubeApi, http: RawApi, group: str, namespace: str
+) -> None:
+    install_crd(extensions, http, widget_crd(group, status_subresource=False))
+    assert "widgets/status" not in [r["name"] for r in http.get(f"/apis/{group}/v1").json()["resources"]]
     created = custom.create_namespaced_custom_object(
-        GROUP, "v1", "default", "widgets", widget("w", status={"phase": "kept"})
+        group, "v1", namespace, "widgets", widget(group, "w", status={"phase": "kept"})
     )
     assert created["status"] == {"phase": "kept"}
 
     updated = custom.patch_namespaced_custom_object(
-        GROUP, "v1", "default", "widgets", "w", {"status": {"phase": "changed"}}
+        group, "v1", namespace, "widgets", "w", {"status": {"phase": "changed"}}
     )
     assert updated["status"] == {"phase": "changed"}
     assert updated["metadata"]["generation"] == 2  # status is an ordinary field here
 
-    assert http.get(f"/apis/{GROUP}/v1/namespaces/default/widgets/w/status").status_code == 404
+    assert http.get(f"/apis/{group}/v1/namespaces/{namespace}/widgets/w/status").status_code == 404
 
 
 # ---------------------------------------------------------------------------------------------- CRD schemas
 
 
-def test_schema_validation_reports_the_field_path(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
-    install_crd(extensions, http, widget_crd())
+@pytest.mark.cluster
+def test_schema_validation_reports_the_field_path(
+    extensions: KubeApi, custom: KubeApi, http: RawApi, group: str, namespace: str
+) -> None:
+    install_crd(extensions, http, widget_crd(group))
     body = expect_api_error(
-        lambda: custom.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w", {"size": "big"})),
+        lambda: custom.create_namespaced_custom_object(
+            group, "v1", namespace, "widgets", widget(group, "w", {"size": "big"})
+        ),
         422,
         "Invalid",
     )
     assert body["message"] == (
-        f'Widget.{GROUP} "w" is invalid: spec.size: Invalid value: "string": '
+        f'Widget.{group} "w" is invalid: spec.size: Invalid value: "string": '
         'spec.size in body must be of type integer: "string"'
     )
     assert body["details"]["causes"] == [
@@ -984,92 +1066,104 @@ def test_schema_validation_reports_the_field_path(extensions: KubeApi, custom: K
             "field": "spec.size",
         }
     ]
-    assert body["details"]["group"] == GROUP
+    assert body["details"]["group"] == group
     assert body["details"]["kind"] == "Widget"
 
     too_small = expect_api_error(
-        lambda: custom.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w", {"size": 0})),
+        lambda: custom.create_namespaced_custom_object(
+            group, "v1", namespace, "widgets", widget(group, "w", {"size": 0})
+        ),
         422,
         "Invalid",
     )
     assert too_small["details"]["causes"][0]["field"] == "spec.size"
     assert "should be greater than or equal to 1" in too_small["details"]["causes"][0]["message"]
-    assert custom.list_namespaced_custom_object(GROUP, "v1", "default", "widgets")["items"] == []
+    assert custom.list_namespaced_custom_object(group, "v1", namespace, "widgets")["items"] == []
 
 
-def test_schema_defaulting_and_pruning(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
-    install_crd(extensions, http, widget_crd())
+@pytest.mark.cluster
+def test_schema_defaulting_and_pruning(
+    extensions: KubeApi, custom: KubeApi, http: RawApi, group: str, namespace: str
+) -> None:
+    install_crd(extensions, http, widget_crd(group))
     spec = {"size": 2, "unknown": "dropped", "free": {"anything": {"goes": [1, 2]}}}
     created = custom.create_namespaced_custom_object(
-        GROUP, "v1", "default", "widgets", widget("w", spec, extra="dropped too")
+        group, "v1", namespace, "widgets", widget(group, "w", spec, extra="dropped too")
     )
     assert created["spec"] == {"size": 2, "color": "blue", "free": {"anything": {"goes": [1, 2]}}}
     assert "extra" not in created
-    assert custom.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w")["spec"] == created["spec"]
+    assert custom.get_namespaced_custom_object(group, "v1", namespace, "widgets", "w")["spec"] == created["spec"]
 
     explicit = custom.create_namespaced_custom_object(
-        GROUP, "v1", "default", "widgets", widget("x", {"size": 1, "color": "red"})
+        group, "v1", namespace, "widgets", widget(group, "x", {"size": 1, "color": "red"})
     )
     assert explicit["spec"]["color"] == "red"
 
 
-def test_unknown_fields_warn_or_fail_with_field_validation(extensions: KubeApi, http: Raw) -> None:
-    install_crd(extensions, http, widget_crd())
-    path = f"/apis/{GROUP}/v1/namespaces/default/widgets"
+@pytest.mark.cluster
+def test_unknown_fields_warn_or_fail_with_field_validation(
+    extensions: KubeApi, http: RawApi, group: str, namespace: str
+) -> None:
+    install_crd(extensions, http, widget_crd(group))
+    path = f"/apis/{group}/v1/namespaces/{namespace}/widgets"
 
-    warned = http.post(path, widget("w", {"size": 1, "bogus": True}))
+    warned = http.post(path, widget(group, "w", {"size": 1, "bogus": True}))
     assert warned.status_code == 201
     assert warned.headers["Warning"] == '299 - "unknown field \\"spec.bogus\\""'
     assert "bogus" not in warned.json()["spec"]
 
-    strict = http.post(path, widget("s", {"size": 1, "bogus": True}), params={"fieldValidation": "Strict"})
+    strict = http.post(path, widget(group, "s", {"size": 1, "bogus": True}), params={"fieldValidation": "Strict"})
     assert strict.status_code == 400
     assert strict.json()["reason"] == "BadRequest"
     assert 'strict decoding error: unknown field "spec.bogus"' in strict.json()["message"]
     assert http.get(f"{path}/s").status_code == 404
 
-    ignored = http.post(path, widget("i", {"size": 1, "bogus": True}), params={"fieldValidation": "Ignore"})
+    ignored = http.post(path, widget(group, "i", {"size": 1, "bogus": True}), params={"fieldValidation": "Ignore"})
     assert ignored.status_code == 201
     assert "Warning" not in ignored.headers
 
-    clean = http.post(path, widget("c", {"size": 1}))
+    clean = http.post(path, widget(group, "c", {"size": 1}))
     assert "Warning" not in clean.headers
 
 
-def test_cel_validation_rule_rejects_a_bad_object(extensions: KubeApi, custom: KubeApi, http: Raw) -> None:
+@pytest.mark.cluster
+def test_cel_validation_rule_rejects_a_bad_object(
+    extensions: KubeApi, custom: KubeApi, http: RawApi, group: str, namespace: str
+) -> None:
     spec_schema = {
         "type": "object",
         "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}},
         "x-kubernetes-validations": [{"rule": "self.min <= self.max", "message": "min must not exceed max"}],
     }
-    install_crd(extensions, http, widget_crd(spec_schema=spec_schema))
+    install_crd(extensions, http, widget_crd(group, spec_schema=spec_schema))
     good = custom.create_namespaced_custom_object(
-        GROUP, "v1", "default", "widgets", widget("good", {"min": 1, "max": 2})
+        group, "v1", namespace, "widgets", widget(group, "good", {"min": 1, "max": 2})
     )
     assert good["spec"] == {"min": 1, "max": 2}
 
     body = expect_api_error(
         lambda: custom.create_namespaced_custom_object(
-            GROUP, "v1", "default", "widgets", widget("bad", {"min": 3, "max": 2})
+            group, "v1", namespace, "widgets", widget(group, "bad", {"min": 3, "max": 2})
         ),
         422,
         "Invalid",
     )
+    # The value of an object is left out of the message.
     assert body["details"]["causes"] == [
-        {"reason": "FieldValueInvalid", "message": 'Invalid value: "object": min must not exceed max', "field": "spec"}
+        {"reason": "FieldValueInvalid", "message": "Invalid value: min must not exceed max", "field": "spec"}
     ]
 
     good["spec"]["min"] = 5
     expect_api_error(
-        lambda: custom.replace_namespaced_custom_object(GROUP, "v1", "default", "widgets", "good", good),
+        lambda: custom.replace_namespaced_custom_object(group, "v1", namespace, "widgets", "good", good),
         422,
         "Invalid",
     )
 
 
 @pytest.mark.cluster
-def test_invalid_crd_is_rejected(extensions: KubeApi) -> None:
-    manifest = widget_crd()
+def test_invalid_crd_is_rejected(extensions: KubeApi, group: str) -> None:
+    manifest = widget_crd(group)
     manifest["metadata"]["name"] = "wrong.example.com"
     body = expect_api_error(lambda: extensions.create_custom_resource_definition(manifest), 422, "Invalid")
     assert "metadata.name" in [cause["field"] for cause in body["details"]["causes"]]

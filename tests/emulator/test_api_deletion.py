@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import kubernetes
 import pytest
-import requests
-from kube_emulator.threaded import ThreadedEmulator
 from kubernetes.client.exceptions import ApiException
 
 # kubernetes>=37 types every model field as Optional; these tests check the values at run time, so they
@@ -22,6 +21,7 @@ config: Any = kubernetes.config
 
 DEADLINE = 30.0  # generous: a real cluster's garbage collector may take a few seconds
 HOLD = "example.com/hold"
+CREATED_BY_LABEL, CREATED_BY = "app.kubernetes.io/created-by", "k8s-manager-tests"  # as tests/conftest.py labels
 
 
 @pytest.fixture
@@ -72,6 +72,22 @@ def configmap(
     if owners:
         metadata["ownerReferences"] = owners
     return {"metadata": metadata, "data": {}}
+
+
+def deployment(name: str, finalizers: list[str] | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if finalizers:
+        metadata["finalizers"] = finalizers
+    return {
+        "metadata": metadata,
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+            },
+        },
+    }
 
 
 def owner_ref(owner: Any, block: bool = False) -> dict[str, Any]:
@@ -141,30 +157,38 @@ def test_no_new_finalizers_while_deleting(core: KubeApi, namespace: str) -> None
     assert caught.value.status == 422
     body = json.loads(caught.value.body or "")
     assert body["reason"] == "Invalid"
-    assert body["details"]["causes"] == [
-        {
-            "reason": "FieldValueForbidden",
-            "message": "Forbidden: no new finalizers can be added if the object is being deleted, "
-            'found new finalizers []string{"example.com/new"}',
-            "field": "metadata.finalizers",
-        }
-    ]
+    problem = (
+        "Forbidden: no new finalizers can be added if the object is being deleted, "
+        'found new finalizers []string{"example.com/new"}'
+    )
+    assert body["message"] == f'ConfigMap "held" is invalid: metadata.finalizers: {problem}'
+    # Twice: rest.BeforeUpdate checks ObjectMetaUpdate itself, then the ConfigMap strategy checks it again.
+    cause = {"reason": "FieldValueForbidden", "message": problem, "field": "metadata.finalizers"}
+    assert body["details"]["causes"] == [cause, cause]
     assert core.read_namespaced_config_map("held", namespace).metadata.finalizers == [HOLD]
+
+    # The finalizers added are listed sorted, and a bad label in the same write is reported along with them.
+    with pytest.raises(ApiException) as caught:
+        core.patch_namespaced_config_map(
+            "held",
+            namespace,
+            {"metadata": {"labels": {"a b": "c"}, "finalizers": ["z.example.com/x", "a.example.com/y"]}},
+        )
+    causes = json.loads(caught.value.body or "")["details"]["causes"]
+    assert [(c["field"], c["reason"]) for c in causes] == [
+        ("metadata.labels", "FieldValueInvalid"),  # ObjectMeta, then ObjectMetaUpdate, by BeforeUpdate...
+        ("metadata.finalizers", "FieldValueForbidden"),
+        ("metadata.labels", "FieldValueInvalid"),
+        ("metadata.finalizers", "FieldValueForbidden"),  # ...then ObjectMetaUpdate and ObjectMeta by the strategy
+        ("metadata.labels", "FieldValueInvalid"),
+        ("metadata.labels", "FieldValueInvalid"),
+    ]
+    assert causes[1]["message"].endswith('found new finalizers []string{"a.example.com/y", "z.example.com/x"}')
 
 
 @pytest.mark.cluster
 def test_deletion_bumps_generation_of_kinds_that_track_it(apps: KubeApi, namespace: str) -> None:
-    body = {
-        "metadata": {"name": "web", "finalizers": [HOLD]},
-        "spec": {
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {
-                "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "c", "image": "nginx"}]},
-            },
-        },
-    }
-    assert apps.create_namespaced_deployment(namespace, body).metadata.generation == 1
+    assert apps.create_namespaced_deployment(namespace, deployment("web", [HOLD])).metadata.generation == 1
     apps.delete_namespaced_deployment("web", namespace)
     assert apps.read_namespaced_deployment("web", namespace).metadata.generation == 2
     apps.patch_namespaced_deployment("web", namespace, {"metadata": {"finalizers": None}})
@@ -177,12 +201,35 @@ def test_delete_preconditions(core: KubeApi, namespace: str) -> None:
     with pytest.raises(ApiException) as caught:
         core.delete_namespaced_config_map("cm", namespace, body={"preconditions": {"resourceVersion": "1"}})
     assert caught.value.status == 409
-    assert json.loads(caught.value.body or "")["message"] == (
-        'Operation cannot be fulfilled on configmaps "cm": Precondition failed: ResourceVersion in precondition: 1, '
-        f"ResourceVersion in object meta: {created.metadata.resource_version}"
+    # rest.BeforeDelete's answer: it names the kind, not the resource.
+    stale = json.loads(caught.value.body or "")
+    assert stale["message"] == (
+        'Operation cannot be fulfilled on ConfigMap "cm": the ResourceVersion in the precondition (1) does not '
+        f"match the ResourceVersion in record ({created.metadata.resource_version}). The object might have been "
+        "modified"
     )
+    assert stale["details"] == {"name": "cm", "kind": "ConfigMap"}
+
+    other_uid = "6b1d8a3e-0000-4000-8000-000000000000"
+    with pytest.raises(ApiException) as caught:
+        core.delete_namespaced_config_map("cm", namespace, body={"preconditions": {"uid": other_uid}})
+    assert json.loads(caught.value.body or "")["message"] == (
+        f'Operation cannot be fulfilled on ConfigMap "cm": the UID in the precondition ({other_uid}) does not match '
+        f"the UID in record ({created.metadata.uid}). The object might have been deleted and then recreated"
+    )
+
     core.delete_namespaced_config_map("cm", namespace, body={"preconditions": {"uid": created.metadata.uid}})
     assert gone(read_cm(core, "cm", namespace))
+
+
+@pytest.mark.cluster
+def test_delete_preconditions_name_the_group_of_the_kind(apps: KubeApi, namespace: str) -> None:
+    apps.create_namespaced_deployment(namespace, deployment("web"))
+    with pytest.raises(ApiException) as caught:
+        apps.delete_namespaced_deployment("web", namespace, body={"preconditions": {"resourceVersion": "1"}})
+    body = json.loads(caught.value.body or "")
+    assert body["message"].startswith('Operation cannot be fulfilled on Deployment.apps "web": ')
+    assert body["details"] == {"name": "web", "group": "apps", "kind": "Deployment"}
 
 
 # ---------------------------------------------------------------------------------------------- garbage collection
@@ -269,40 +316,47 @@ def test_dependent_of_a_missing_owner_is_collected(core: KubeApi, namespace: str
 # ---------------------------------------------------------------------------------------------- namespaces
 
 
-def test_namespace_deletion_empties_it_then_removes_it(
-    core: KubeApi, apps: KubeApi, emulator: ThreadedEmulator
-) -> None:
-    core.create_namespace({"metadata": {"name": "doomed"}})
-    core.create_namespaced_config_map("doomed", configmap("cm"))
-    core.create_namespaced_config_map("doomed", configmap("held", [HOLD]))
-    core.create_namespaced_secret("doomed", {"metadata": {"name": "s"}})
-    apps.create_namespaced_deployment(
-        "doomed",
-        {
-            "metadata": {"name": "web"},
-            "spec": {
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "c", "image": "nginx"}]},
-                },
-            },
-        },
-    )
+@pytest.fixture
+def own_namespace(core: KubeApi) -> Iterator[str]:
+    """A name for a namespace the test makes and deletes itself; whatever is left of it goes afterwards."""
+    name = f"k8s-manager-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    try:
+        for cm in core.list_namespaced_config_map(name).items:
+            if cm.metadata.finalizers:
+                core.patch_namespaced_config_map(cm.metadata.name, name, {"metadata": {"finalizers": None}})
+        core.delete_namespace(name)
+    except ApiException as error:
+        if error.status != 404:
+            raise
 
-    marked = core.delete_namespace("doomed")
+
+def create_namespace(core: KubeApi, name: str) -> Any:
+    return core.create_namespace({"metadata": {"name": name, "labels": {CREATED_BY_LABEL: CREATED_BY}}})
+
+
+@pytest.mark.cluster
+def test_namespace_deletion_empties_it_then_removes_it(core: KubeApi, apps: KubeApi, own_namespace: str) -> None:
+    doomed = own_namespace
+    create_namespace(core, doomed)
+    core.create_namespaced_config_map(doomed, configmap("cm"))
+    core.create_namespaced_config_map(doomed, configmap("held", [HOLD]))
+    core.create_namespaced_secret(doomed, {"metadata": {"name": "s"}})
+    apps.create_namespaced_deployment(doomed, deployment("web"))
+
+    marked = core.delete_namespace(doomed)
     assert marked["status"]["phase"] == "Terminating"
     assert marked["spec"]["finalizers"] == ["kubernetes"]
     assert marked["metadata"]["deletionTimestamp"]
 
     # No new content while terminating: the NamespaceLifecycle admission answer.
     with pytest.raises(ApiException) as caught:
-        core.create_namespaced_config_map("doomed", configmap("late"))
+        core.create_namespaced_config_map(doomed, configmap("late"))
     assert caught.value.status == 403
     body = json.loads(caught.value.body or "")
     assert body["reason"] == "Forbidden"
     assert body["message"] == (
-        'configmaps "late" is forbidden: unable to create new content in namespace doomed '
+        f'configmaps "late" is forbidden: unable to create new content in namespace {doomed} '
         "because it is being terminated"
     )
     assert body["details"]["name"] == "late"
@@ -310,26 +364,26 @@ def test_namespace_deletion_empties_it_then_removes_it(
     assert body["details"]["causes"] == [
         {
             "reason": "NamespaceTerminating",
-            "message": "namespace doomed is being terminated",
+            "message": f"namespace {doomed} is being terminated",
             "field": "metadata.namespace",
         }
     ]
 
     eventually(
         lambda: (
-            gone(read_cm(core, "cm", "doomed"))
-            and not core.list_namespaced_secret("doomed").items
-            and not apps.list_namespaced_deployment("doomed").items
-            and not core.list_namespaced_pod("doomed").items
+            gone(read_cm(core, "cm", doomed))
+            and not core.list_namespaced_secret(doomed).items
+            and not apps.list_namespaced_deployment(doomed).items
+            and not core.list_namespaced_pod(doomed).items
         ),
         "the namespace to be emptied",
     )
     # An object with a finalizer holds the namespace in Terminating, and says so in its conditions.
-    held = core.read_namespaced_config_map("held", "doomed")
+    held = core.read_namespaced_config_map("held", doomed)
     assert held.metadata.deletion_timestamp is not None
     namespace = eventually(
         lambda: (
-            (ns := core.read_namespace("doomed")).status.conditions
+            (ns := core.read_namespace(doomed)).status.conditions
             and any(c.type == "NamespaceFinalizersRemaining" and c.status == "True" for c in ns.status.conditions)
             and ns
         ),
@@ -337,33 +391,34 @@ def test_namespace_deletion_empties_it_then_removes_it(
     )
     assert namespace.status.phase == "Terminating"
 
-    core.patch_namespaced_config_map("held", "doomed", {"metadata": {"finalizers": None}})
-    eventually(lambda: gone(lambda: core.read_namespace("doomed")), "the namespace to disappear")
+    core.patch_namespaced_config_map("held", doomed, {"metadata": {"finalizers": None}})
+    eventually(lambda: gone(lambda: core.read_namespace(doomed)), "the namespace to disappear")
 
     # The namespace can then be made again, empty but for what the cluster puts in every namespace.
-    assert core.create_namespace({"metadata": {"name": "doomed"}}).status.phase == "Active"
-    fresh = eventually(lambda: core.list_namespaced_config_map("doomed").items, "the new namespace's CA bundle")
+    assert create_namespace(core, doomed).status.phase == "Active"
+    fresh = eventually(lambda: core.list_namespaced_config_map(doomed).items, "the new namespace's CA bundle")
     assert [cm.metadata.name for cm in fresh] == ["kube-root-ca.crt"]
-
-    admin = {"Authorization": f"Bearer {emulator.admin_token}"}
-    url = f"{emulator.url}/api/v1/namespaces/doomed/configmaps"
-    raw = requests.post(url, json=configmap("fresh"), headers=admin, timeout=5)
-    assert raw.status_code == 201
+    assert core.create_namespaced_config_map(doomed, configmap("fresh")).metadata.namespace == doomed
 
 
-def test_namespace_finalize_subresource(core: KubeApi) -> None:
-    core.create_namespace({"metadata": {"name": "stuck"}})
-    core.create_namespaced_config_map("stuck", configmap("held", [HOLD]))
-    core.delete_namespace("stuck")
-    assert core.read_namespace("stuck").status.phase == "Terminating"
+@pytest.mark.cluster
+def test_namespace_finalize_subresource(core: KubeApi, own_namespace: str) -> None:
+    stuck = own_namespace
+    create_namespace(core, stuck)
+    core.create_namespaced_config_map(stuck, configmap("held", [HOLD]))
+    core.delete_namespace(stuck)
+    assert core.read_namespace(stuck).status.phase == "Terminating"
     # Emptying spec.finalizers through /finalize (how people force a stuck namespace out) lets it go,
-    # even with content left behind.
-    namespace = core.read_namespace("stuck")
+    # even with content left behind. The write is an ordinary update but for the status, which it keeps.
+    namespace = core.read_namespace(stuck)
     namespace.spec.finalizers = []
-    namespace.metadata.labels["ignored"] = "yes"  # /finalize changes only spec.finalizers
-    finalized = core.replace_namespace_finalize("stuck", namespace)
-    assert "ignored" not in (finalized.metadata.labels or {})
-    eventually(lambda: gone(lambda: core.read_namespace("stuck")), "the namespace to disappear")
+    namespace.metadata.labels["finalized"] = "yes"
+    namespace.status.phase = "Active"
+    finalized = core.replace_namespace_finalize(stuck, namespace)
+    assert finalized.metadata.labels["finalized"] == "yes"
+    assert finalized.status.phase == "Terminating"
+    assert not finalized.spec.finalizers
+    eventually(lambda: gone(lambda: core.read_namespace(stuck)), "the namespace to disappear")
 
 
 @pytest.mark.cluster

@@ -1,4 +1,9 @@
-"""Lists and watches: selectors, pagination, resourceVersion semantics, bookmarks, expiry and timeouts."""
+"""Lists and watches: selectors, pagination, resourceVersion semantics, bookmarks, expiry and timeouts.
+
+The tests marked `cluster` work in a namespace of their own (the `namespace` fixture) and talk raw HTTP with the
+kubeconfig's credentials (tests/raw_api.py), so they hold against a real cluster too; the others need the emulator
+(compaction, closing watches, its bookmark interval, its global resourceVersion counter alone).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ import requests
 from kube_emulator.threaded import ThreadedEmulator
 from kubernetes.client.exceptions import ApiException
 
+from tests.raw_api import RawApi, raw_api
+
 # kubernetes>=37 types every model field as Optional; these tests check the values at run time, so they
 # use the client untyped.
 KubeApi = Any
@@ -24,6 +31,7 @@ watch: Any = kubernetes.watch
 
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 ROOT_CA = "kube-root-ca.crt"  # the ConfigMap the cluster puts in every namespace
+CREATED_BY = {"app.kubernetes.io/created-by": "k8s-manager-tests"}  # as tests/conftest.py labels its namespaces
 
 
 @pytest.fixture
@@ -45,6 +53,30 @@ def http(emulator: ThreadedEmulator) -> Iterator[requests.Session]:
     with requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {emulator.admin_token}"
         yield session
+
+
+@pytest.fixture
+def raw(kubeconfig: Path) -> Iterator[RawApi]:
+    """Raw HTTP to the cluster under test, as the kubeconfig's user."""
+    with raw_api(kubeconfig) as api:
+        yield api
+
+
+def configmaps(namespace: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/configmaps"
+
+
+@pytest.fixture
+def other_namespace(core: KubeApi, namespace: str) -> Iterator[str]:
+    """A second namespace of the test's own, deleted afterwards."""
+    name = f"{namespace}-other"
+    core.create_namespace({"metadata": {"name": name, "labels": CREATED_BY}})
+    yield name
+    try:
+        core.delete_namespace(name)
+    except ApiException as error:
+        if error.status != 404:
+            raise
 
 
 def make(core: KubeApi, name: str, namespace: str = "default", **labels: str) -> str:
@@ -71,7 +103,7 @@ def eventually(check: Callable[[], bool], what: str, deadline: float = 10.0) -> 
 
 
 def raw_watch(
-    http: requests.Session,
+    http: requests.Session | RawApi,
     base: str,
     path: str,
     params: dict[str, str],
@@ -80,7 +112,8 @@ def raw_watch(
     """Read a watch stream until it ends (or `max_events` arrived); returns the events and the seconds taken."""
     started = time.monotonic()
     events: list[dict[str, Any]] = []
-    with http.get(base + path, params={"watch": "true", **params}, stream=True, timeout=15) as answer:
+    session = http.session if isinstance(http, RawApi) else http
+    with session.get(base + path, params={"watch": "true", **params}, stream=True, timeout=15) as answer:
         assert answer.status_code == 200, answer.text
         assert answer.headers["Content-Type"] == "application/json"
         for line in answer.iter_lines():
@@ -99,14 +132,15 @@ def summary(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------- lists
 
 
-def test_label_selectors_equality_and_set_based(core: KubeApi, base: str, http: requests.Session) -> None:
-    make(core, "web-front", app="web", tier="front")
-    make(core, "web-back", app="web", tier="back")
-    make(core, "db", app="db")
-    make(core, "plain")
+@pytest.mark.cluster
+def test_label_selectors_equality_and_set_based(core: KubeApi, raw: RawApi, namespace: str) -> None:
+    make(core, "web-front", namespace, app="web", tier="front")
+    make(core, "web-back", namespace, app="web", tier="back")
+    make(core, "db", namespace, app="db")
+    make(core, "plain", namespace)
 
     def selected(selector: str) -> list[str]:
-        return sorted(names(core.list_namespaced_config_map("default", label_selector=selector).items))
+        return sorted(names(core.list_namespaced_config_map(namespace, label_selector=selector).items))
 
     assert selected("app=web") == ["web-back", "web-front"]
     assert selected("app==web") == ["web-back", "web-front"]
@@ -119,39 +153,50 @@ def test_label_selectors_equality_and_set_based(core: KubeApi, base: str, http: 
     assert selected("app in (web),tier notin (front)") == ["web-back"]
     assert selected("app=nothing") == []
 
-    invalid = http.get(base + CONFIGMAPS, params={"labelSelector": "app in web"}, timeout=5)
+    invalid = raw.get(configmaps(namespace), params={"labelSelector": "app in web"})
     assert invalid.status_code == 400
     assert invalid.json()["reason"] == "BadRequest"
+    assert invalid.json()["message"] == "unable to parse requirement: found 'web' expected: '('"
 
 
-def test_field_selectors_on_name_and_namespace(core: KubeApi, base: str, http: requests.Session) -> None:
-    core.create_namespace({"metadata": {"name": "other"}})
-    make(core, "a")
-    make(core, "b")
-    make(core, "a", namespace="other")
+@pytest.mark.cluster
+def test_field_selectors_on_name_and_namespace(
+    core: KubeApi, raw: RawApi, namespace: str, other_namespace: str
+) -> None:
+    other = other_namespace
+    make(core, "a", namespace)
+    make(core, "b", namespace)
+    make(core, "a", namespace=other)
     # The cluster publishes its CA bundle in the new namespace a moment after creating it.
-    eventually(lambda: ROOT_CA in names(core.list_namespaced_config_map("other").items), "the CA bundle in other")
+    eventually(lambda: ROOT_CA in names(core.list_namespaced_config_map(other).items), "the CA bundle in other")
 
-    by_name = core.list_namespaced_config_map("default", field_selector="metadata.name=a").items
-    assert [(i.metadata.namespace, i.metadata.name) for i in by_name] == [("default", "a")]
-    assert names(core.list_namespaced_config_map("default", field_selector="metadata.name!=a").items) == [
+    by_name = core.list_namespaced_config_map(namespace, field_selector="metadata.name=a").items
+    assert [(i.metadata.namespace, i.metadata.name) for i in by_name] == [(namespace, "a")]
+    assert names(core.list_namespaced_config_map(namespace, field_selector="metadata.name!=a").items) == [
         "b",
         ROOT_CA,
     ]
 
+    # (Other namespaces of a real cluster may hold an "a" too: only the test's own count.)
     everywhere = core.list_config_map_for_all_namespaces(field_selector="metadata.name=a").items
-    assert sorted(i.metadata.namespace for i in everywhere) == ["default", "other"]
-    in_other = core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=other").items
-    assert [(i.metadata.namespace, i.metadata.name) for i in in_other] == [("other", "a"), ("other", ROOT_CA)]
-    both = core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=default,metadata.name=b")
+    assert sorted(i.metadata.namespace for i in everywhere if i.metadata.namespace in (namespace, other)) == sorted(
+        [namespace, other]
+    )
+    assert all(i.metadata.name == "a" for i in everywhere)
+    in_other = core.list_config_map_for_all_namespaces(field_selector=f"metadata.namespace={other}").items
+    assert [(i.metadata.namespace, i.metadata.name) for i in in_other] == [(other, "a"), (other, ROOT_CA)]
+    both = core.list_config_map_for_all_namespaces(field_selector=f"metadata.namespace={namespace},metadata.name=b")
     assert names(both.items) == ["b"]
 
-    unknown = http.get(base + CONFIGMAPS, params={"fieldSelector": "data.key=x"}, timeout=5)
+    unknown = raw.get(configmaps(namespace), params={"fieldSelector": "data.key=x"})
     assert unknown.status_code == 400
     assert unknown.json()["reason"] == "BadRequest"
-    assert "data.key" in unknown.json()["message"]
+    assert unknown.json()["message"] == (
+        '"data.key" is not a known field selector: only "metadata.name", "metadata.namespace"'
+    )
 
 
+# Emulator only: on a real cluster other writers (leases, controllers) move the global resourceVersion as well.
 def test_list_resource_version_is_the_global_one(core: KubeApi) -> None:
     rv = int(make(core, "cm"))
     assert int(core.list_namespaced_config_map("default").metadata.resource_version) == rv
@@ -163,34 +208,53 @@ def test_list_resource_version_is_the_global_one(core: KubeApi) -> None:
     assert core.list_namespaced_config_map("default").items[0].metadata.resource_version == str(rv)
 
 
-def test_pagination_with_limit_and_continue(core: KubeApi, base: str, http: requests.Session) -> None:
+@pytest.mark.cluster
+def test_pagination_with_limit_and_continue(core: KubeApi, raw: RawApi, namespace: str) -> None:
     for index in range(4):  # five ConfigMaps with the CA bundle, which sorts last
-        make(core, f"cm-{index}")
+        make(core, f"cm-{index}", namespace)
 
-    first = core.list_namespaced_config_map("default", limit=2)
+    first = core.list_namespaced_config_map(namespace, limit=2)
     assert names(first.items) == ["cm-0", "cm-1"]
     assert first.metadata.remaining_item_count == 3
     assert first.metadata._continue
 
-    second = core.list_namespaced_config_map("default", limit=2, _continue=first.metadata._continue)
+    second = core.list_namespaced_config_map(namespace, limit=2, _continue=first.metadata._continue)
     assert names(second.items) == ["cm-2", "cm-3"]
     assert second.metadata.remaining_item_count == 1
 
-    last = core.list_namespaced_config_map("default", limit=2, _continue=second.metadata._continue)
+    last = core.list_namespaced_config_map(namespace, limit=2, _continue=second.metadata._continue)
     assert names(last.items) == [ROOT_CA]
     assert last.metadata._continue is None
     assert last.metadata.remaining_item_count is None
 
-    everything = core.list_namespaced_config_map("default", limit=10)
+    everything = core.list_namespaced_config_map(namespace, limit=10)
     assert len(everything.items) == 5
     assert everything.metadata._continue is None
 
-    broken = http.get(base + CONFIGMAPS, params={"limit": "2", "continue": "not-a-token"}, timeout=5)
+    # The token is unpadded base64url of JSON: "not-a-token" decodes, to bytes that are no JSON.
+    broken = raw.get(configmaps(namespace), params={"limit": "2", "continue": "not-a-token"})
     assert broken.status_code == 400
     assert broken.json()["reason"] == "BadRequest"
+    assert broken.json()["message"] == (
+        "invalid continue token: continue key is not valid: invalid character '\\u009e' looking for beginning of value"
+    )
 
-    forged = base64.urlsafe_b64encode(b"[]").decode()
-    assert http.get(base + CONFIGMAPS, params={"continue": forged}, timeout=5).status_code == 400
+    padded = base64.urlsafe_b64encode(b"[]").decode()
+    forged = raw.get(configmaps(namespace), params={"continue": padded})
+    assert forged.status_code == 400
+    assert forged.json()["message"] == (
+        "invalid continue token: continue key is not valid: illegal base64 data at input byte 3"
+    )
+    not_a_token = base64.urlsafe_b64encode(b"[]").decode().rstrip("=")
+    assert raw.get(configmaps(namespace), params={"continue": not_a_token}).json()["message"] == (
+        "invalid continue token: continue key is not valid: "
+        "json: cannot unmarshal array into Go value of type storage.continueToken"
+    )
+    pinned = raw.get(configmaps(namespace), params={"continue": first.metadata._continue, "resourceVersion": "5"})
+    assert (pinned.status_code, pinned.json()["message"]) == (
+        400,
+        "specifying resource version is not allowed when using continue",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- watches
@@ -218,17 +282,16 @@ def test_watch_from_a_resource_version_replays_exactly_the_later_events(core: Ku
     assert events[0]["object"].metadata.labels == {"x": "1"}
 
 
-def test_watch_without_resource_version_starts_with_added_events(
-    core: KubeApi, base: str, http: requests.Session
-) -> None:
-    make(core, "one")
-    make(core, "two")
-    events, _ = raw_watch(http, base, CONFIGMAPS, {"timeoutSeconds": "1"})
+@pytest.mark.cluster
+def test_watch_without_resource_version_starts_with_added_events(core: KubeApi, raw: RawApi, namespace: str) -> None:
+    make(core, "one", namespace)
+    make(core, "two", namespace)
+    events, _ = raw_watch(raw, raw.base, configmaps(namespace), {"timeoutSeconds": "1"})
     assert summary(events) == [("ADDED", ROOT_CA), ("ADDED", "one"), ("ADDED", "two")]
     assert all(e["object"]["kind"] == "ConfigMap" and e["object"]["apiVersion"] == "v1" for e in events)
 
     # resourceVersion=0 means "any": the same synthetic ADDED events.
-    zero, _ = raw_watch(http, base, CONFIGMAPS, {"timeoutSeconds": "1", "resourceVersion": "0"})
+    zero, _ = raw_watch(raw, raw.base, configmaps(namespace), {"timeoutSeconds": "1", "resourceVersion": "0"})
     assert summary(zero) == [("ADDED", ROOT_CA), ("ADDED", "one"), ("ADDED", "two")]
 
 
@@ -284,6 +347,8 @@ def test_expired_resource_version_raw(core: KubeApi, base: str, http: requests.S
     assert status["message"] == f"too old resource version: {old} ({compacted})"
 
 
+# Emulator only: its bookmark interval (0.5 s here) makes one come within a second; kube-apiserver sends them
+# about once a minute.
 def test_bookmarks_when_allowed(core: KubeApi, base: str, http: requests.Session) -> None:
     rv = make(core, "cm")
     events, _ = raw_watch(
@@ -311,15 +376,19 @@ def test_bookmarks_when_allowed(core: KubeApi, base: str, http: requests.Session
     assert int(watcher.resource_version) >= int(rv)
 
 
-def test_timeout_seconds_ends_the_stream_on_time(core: KubeApi, base: str, http: requests.Session) -> None:
-    now = core.list_namespaced_config_map("default").metadata.resource_version
-    events, took = raw_watch(http, base, CONFIGMAPS, {"timeoutSeconds": "1", "resourceVersion": now})
+@pytest.mark.cluster
+def test_timeout_seconds_ends_the_stream_on_time(core: KubeApi, raw: RawApi, namespace: str) -> None:
+    now = core.list_namespaced_config_map(namespace).metadata.resource_version
+    events, took = raw_watch(raw, raw.base, configmaps(namespace), {"timeoutSeconds": "1", "resourceVersion": now})
     assert events == []
     assert 0.8 <= took < 3.0
 
     # Bookmarks keep an idle stream alive, but do not stretch it past its timeout.
     with_bookmarks, took = raw_watch(
-        http, base, CONFIGMAPS, {"timeoutSeconds": "1", "allowWatchBookmarks": "true", "resourceVersion": now}
+        raw,
+        raw.base,
+        configmaps(namespace),
+        {"timeoutSeconds": "1", "allowWatchBookmarks": "true", "resourceVersion": now},
     )
     assert 0.8 <= took < 3.0
     assert summary(with_bookmarks) == []
@@ -357,25 +426,34 @@ def test_label_changes_move_objects_in_and_out_of_a_watched_selection(core: Kube
     assert events[3]["object"].data == {"k": "w"}
 
 
-def test_field_selector_watch(core: KubeApi, base: str, http: requests.Session) -> None:
-    start = core.list_namespaced_config_map("default").metadata.resource_version
-    make(core, "wanted")
-    make(core, "unwanted")
+@pytest.mark.cluster
+def test_field_selector_watch(core: KubeApi, raw: RawApi, namespace: str) -> None:
+    start = core.list_namespaced_config_map(namespace).metadata.resource_version
+    make(core, "wanted", namespace)
+    make(core, "unwanted", namespace)
     events, _ = raw_watch(
-        http,
-        base,
-        CONFIGMAPS,
+        raw,
+        raw.base,
+        configmaps(namespace),
         {"resourceVersion": start, "fieldSelector": "metadata.name=wanted", "timeoutSeconds": "1"},
     )
     assert summary(events) == [("ADDED", "wanted")]
 
 
-def test_all_namespaces_watch_of_a_cluster_scoped_kind(core: KubeApi, base: str, http: requests.Session) -> None:
+@pytest.mark.cluster
+def test_all_namespaces_watch_of_a_cluster_scoped_kind(core: KubeApi, raw: RawApi, namespace: str) -> None:
     start = core.list_namespace().metadata.resource_version
-    core.create_namespace({"metadata": {"name": "fresh"}})
-    events, _ = raw_watch(http, base, "/api/v1/namespaces", {"resourceVersion": start, "timeoutSeconds": "1"})
-    assert summary(events)[0] == ("ADDED", "fresh")
-    assert events[0]["object"]["status"]["phase"] == "Active"
+    fresh = f"{namespace}-fresh"
+    core.create_namespace({"metadata": {"name": fresh, "labels": CREATED_BY}})
+    try:
+        events, _ = raw_watch(raw, raw.base, "/api/v1/namespaces", {"resourceVersion": start, "timeoutSeconds": "1"})
+    finally:
+        core.delete_namespace(fresh)
+    # A real cluster's other namespaces come and go meanwhile: the first event about ours is its creation.
+    ours = [event for event in events if event["object"]["metadata"]["name"] == fresh]
+    assert ours[0]["type"] == "ADDED"
+    assert ours[0]["object"]["kind"] == "Namespace"
+    assert ours[0]["object"]["status"]["phase"] == "Active"
 
 
 def test_closing_watches_ends_open_streams(core: KubeApi, base: str, http: requests.Session) -> None:

@@ -139,12 +139,11 @@ def test_selectors_print_canonically_sorted_by_key() -> None:
         ),
         (
             "app=" + "v" * 64,
-            f'unable to parse requirement: values[0][app]: Invalid value: "{"v" * 64}": '
-            "must be no more than 63 characters",
+            f'unable to parse requirement: values[0][app]: Invalid value: "{"v" * 64}": must be no more than 63 bytes',
         ),
         (
             "a/b/c",
-            'unable to parse requirement: <nil>: Invalid value: "a/b/c": a qualified name must consist of '
+            'unable to parse requirement: <nil>: Invalid value: "a/b/c": a valid label key must consist of '
             "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character "
             "(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
             "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' "
@@ -163,8 +162,7 @@ def test_selectors_print_canonically_sorted_by_key() -> None:
         ),
         (
             "k" * 64,
-            f'unable to parse requirement: <nil>: Invalid value: "{"k" * 64}": '
-            "name part must be no more than 63 characters",
+            f'unable to parse requirement: <nil>: Invalid value: "{"k" * 64}": name part must be no more than 63 bytes',
         ),
     ],
 )
