@@ -16,8 +16,23 @@ from . import __version__, dev
 from .logs import LOG_FORMATS, configure_logging
 
 
-def _logging_options() -> argparse.ArgumentParser:
-    options = argparse.ArgumentParser(add_help=False)
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: an unknown argument is reported with this command's usage, not the top level's.
+
+    argparse hands a subcommand's unknown arguments back to the top-level parser, which reports them under its own
+    usage (`k8s-manager dev --bogus` would print `k8s-manager`'s)."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
+def _logging_options() -> _CommandParser:
+    options = _CommandParser(add_help=False)
     verbosity = options.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
@@ -31,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Kubernetes runtime manager for ML engines: a kopf operator plus a thin gRPC facade.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Not `required`: argparse would then report a missing command before an unknown option (`k8s-manager --bogus`
+    # would say COMMAND is required, not name --bogus); main() checks both, unknown options first.
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
 
     facade = commands.add_parser(
         "facade",
@@ -66,7 +83,11 @@ def _log_level(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    if args.command is None:
+        parser.error("the following arguments are required: COMMAND")
     if args.command == "operator":
         return operator_main.run_from_args(args)
 

@@ -2,19 +2,21 @@
 
 By default it starts the Kubernetes API emulator in this process and writes a kubeconfig for it; with
 `--kubeconfig PATH` it uses the cluster of that kubeconfig (its current context) instead, as kubebuilder's
-`make run` does, and starts no emulator. Either way it installs the CRDs from crds/ and the namespace,
-ServiceAccounts and RBAC of manifests/, then runs the operator and the facade as child processes, each as its
-ServiceAccount (a token from the TokenRequest API, in a kubeconfig written next to --kubeconfig-out). Once
-the facade answers health checks SERVING and the operator's liveness endpoint answers, it prints
+`make run` does, and starts no emulator. Before it writes anything it locks the directory of --kubeconfig-out
+(a second dev mode there stops at once) and checks that the ports asked for are free. It installs the CRDs from
+crds/ and the namespace, ServiceAccounts and RBAC of manifests/, then runs the operator (unless --no-operator)
+and the facade as child processes, each as its ServiceAccount (a token from the TokenRequest API, in a
+kubeconfig written next to --kubeconfig-out). Once the facade answers health checks SERVING and the operator's
+liveness endpoint answers, it prints
 
     gRPC facade: 127.0.0.1:50051
     kubeconfig: /abs/path/kubeconfig
     ready
 
 on stdout (logs go to stderr, the children's prefixed with their name). SIGINT/SIGTERM stops the
-children (SIGTERM, then SIGKILL after a grace period; a second signal kills at once), removes the
-ServiceAccounts' kubeconfigs, stops the emulator if there is one, and exits 0. A child that dies on its own
-stops everything with exit code 1. On a cluster, the CRDs and RBAC stay installed.
+children (SIGTERM, then SIGKILL after --stop-timeout; a second signal kills at once those still running),
+removes the kubeconfigs it wrote, stops the emulator if there is one, and exits 0. A child that dies on its
+own stops everything with exit code 1. On a cluster, the CRDs and RBAC stay installed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import errno
+import fcntl
 import json
 import logging
 import os
@@ -76,6 +80,8 @@ DEFAULT_API_PORT = 0
 DEFAULT_READY_AFTER = 0.5
 # Flags of the embedded emulator, refused with --kubeconfig (docs/decisions.md).
 EMULATOR_ONLY_FLAGS = {"api_port": "--api-port", "ready_after": "--ready-after"}
+# In the directory of --kubeconfig-out while a dev mode uses it; holds that dev mode's pid.
+LOCK_NAME = "k8s-manager-dev.lock"
 
 
 class DevError(RuntimeError):
@@ -100,6 +106,7 @@ class DevOptions:
     log_format: str = "text"
     verbose: bool = False
     quiet: bool = False
+    operator: bool = True  # False: --no-operator, run one yourself (`kopf run`)
 
 
 # --- CRDs -------------------------------------------------------------------------------------------
@@ -365,6 +372,104 @@ def remove_files(paths: list[Path]) -> None:
             log.warning("cannot remove %s: %s", path, error)
 
 
+# --- The folder and the ports ----------------------------------------------------------------------
+
+
+class FolderLock:
+    """An exclusive lock on a directory (flock on its LOCK_NAME file, which holds the owner's pid), taken before the
+    dev mode writes anything there, so that a second dev mode in the same folder cannot overwrite the kubeconfigs
+    of the first. The kernel releases it when the process ends, however it ends."""
+
+    def __init__(self, directory: Path, descriptor: int, created_directory: bool) -> None:
+        self.directory = directory
+        self.path = directory / LOCK_NAME
+        self._descriptor: int | None = descriptor
+        self._created_directory = created_directory
+
+    @classmethod
+    def acquire(cls, directory: Path) -> FolderLock:
+        """The lock, or `DevError` naming the dev mode that holds it."""
+        created = not directory.exists()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            reason = error.strerror or error
+            raise DevError(f"cannot create {directory}: {reason}; pick another --kubeconfig-out") from None
+        path = directory / LOCK_NAME
+        while True:
+            try:
+                descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as error:
+                raise DevError(f"cannot lock {directory}: {error.strerror or error}") from None
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:
+                holder = os.read(descriptor, 32).decode(errors="replace").strip()
+                os.close(descriptor)
+                if error.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise DevError(f"cannot lock {directory}: {error.strerror or error}") from None
+                who = f"another k8s-manager dev (pid {holder})" if holder.isdigit() else "another k8s-manager dev"
+                raise DevError(
+                    f"{who} is running with its kubeconfigs in {directory}: stop it first, or give this one "
+                    "another --kubeconfig-out (and another --grpc-port)"
+                ) from None
+            # The holder we waited for may have removed the file on its way out: lock the one at the path.
+            try:
+                same = os.stat(path).st_ino == os.fstat(descriptor).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(descriptor)
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()}\n".encode())
+        return cls(directory, descriptor, created)
+
+    def release(self) -> None:
+        """Remove the lock file (while still holding it), unlock, and remove the directory if this lock created it
+        and nothing else is left in it."""
+        if self._descriptor is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self._descriptor)
+        self._descriptor = None
+        if self._created_directory:
+            with contextlib.suppress(OSError):  # not empty: someone put something there; leave it
+                self.directory.rmdir()
+
+
+def port_taken(port: int) -> str | None:
+    """Why 127.0.0.1:`port` cannot be listened on (a listening socket there), or None if it can.
+
+    SO_REUSEADDR as the servers set it: a port left in TIME_WAIT by a previous run counts as free."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
+
+
+def check_ports(ports: Mapping[str, int]) -> None:
+    """`DevError` unless every port (by flag; 0: any free one) is free and none is asked for twice."""
+    by_port: dict[int, list[str]] = {}
+    for flag, port in ports.items():
+        if port:
+            by_port.setdefault(port, []).append(flag)
+    for port, flags in by_port.items():
+        if len(flags) > 1:
+            raise UsageError(f"{' and '.join(flags)} are both {port}: give them different ports")
+    for flag, port in ports.items():
+        reason = port_taken(port) if port else None
+        if reason is not None:
+            raise DevError(
+                f"{flag} {port}: {LOOPBACK}:{port} is in use ({reason}); stop what listens there, or pick another "
+                f"port ({flag} 0: a free one)"
+            )
+
+
 # --- Children ---------------------------------------------------------------------------------------
 
 
@@ -397,7 +502,14 @@ class Child:
 
     @property
     def exited(self) -> bool:
-        return self.process.returncode is not None
+        """Whether the process has ended, even if asyncio has not reaped it or processed its exit yet."""
+        if self.process.returncode is not None:
+            return True
+        try:  # WNOWAIT: look without reaping, which stays asyncio's job
+            state = os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped already, the exit not yet processed
+            return True
+        return state is not None
 
     @property
     def exit_description(self) -> str:
@@ -443,11 +555,14 @@ async def _relay_output(child: Child, log_format: str, sink: TextIO) -> None:
 
 
 async def stop_children(children: list[Child], grace: float, force: asyncio.Event) -> None:
-    """SIGTERM every running child; SIGKILL any still running after `grace` seconds or once `force` is set."""
+    """SIGTERM every running child; SIGKILL those still running after `grace` seconds or once `force` is set.
+
+    Only a child that is still running is killed and named: one that has exited, even if its exit is not processed
+    yet, is only waited for."""
     running = [child for child in children if not child.exited]
     for child in running:
         with contextlib.suppress(ProcessLookupError):
-            child.process.send_signal(signal.SIGTERM)
+            os.kill(child.process.pid, signal.SIGTERM)  # not Popen.send_signal, which may reap it under asyncio
     if running:
         waits = asyncio.gather(*(child.process.wait() for child in running))
         forced = asyncio.create_task(force.wait())
@@ -455,9 +570,14 @@ async def stop_children(children: list[Child], grace: float, force: asyncio.Even
         done, _ = await asyncio.wait(racers, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
         forced.cancel()
         if waits not in done:
-            for child in children:
+            why = (
+                "still stopping at the second signal"
+                if forced in done
+                else f"still running {grace:g}s after SIGTERM (--stop-timeout)"
+            )
+            for child in running:
                 if not child.exited:
-                    log.warning("%s did not stop in time; killing it", child.name)
+                    log.warning("killing %s: %s", child.name, why)
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(child.process.pid, signal.SIGKILL)
             await waits
@@ -469,22 +589,30 @@ async def stop_children(children: list[Child], grace: float, force: asyncio.Even
 # --- Readiness --------------------------------------------------------------------------------------
 
 
-async def facade_serving(address: str) -> bool:
+async def facade_not_ready(address: str) -> str | None:
+    """None once the facade's health check answers SERVING; else what it answered, for a startup timeout."""
     async with grpc.aio.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
-        except grpc.aio.AioRpcError:
-            return False
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+        except grpc.aio.AioRpcError as error:
+            return f"the facade's health check at {address} (no answer: {error.code().name})"
+        if reply.status == health_pb2.HealthCheckResponse.SERVING:
+            return None
+        status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        return f"the facade's health check at {address} (answers {status}, not SERVING)"
 
 
-async def operator_alive(session: aiohttp.ClientSession, liveness_url: str) -> bool:
+async def operator_not_ready(session: aiohttp.ClientSession, liveness_url: str) -> str | None:
+    """None once the operator's liveness endpoint answers 200; else what it answered, for a startup timeout."""
     try:
         async with session.get(liveness_url, timeout=aiohttp.ClientTimeout(total=2)) as response:
-            return response.status == 200
-    except (aiohttp.ClientError, TimeoutError):
-        return False
+            if response.status == 200:
+                return None
+            return f"the operator's liveness endpoint {liveness_url} (answers HTTP {response.status}, not 200)"
+    except (aiohttp.ClientError, TimeoutError) as error:
+        reason = type(error).__name__ if isinstance(error, TimeoutError) else str(error) or type(error).__name__
+        return f"the operator's liveness endpoint {liveness_url} (no answer: {reason})"
 
 
 def free_loopback_port() -> int:
@@ -508,11 +636,18 @@ class DevSession:
         self.kubeconfig_out = options.kubeconfig_out.expanduser().resolve()
         # The admin's kubeconfig: the one given, or the emulator's, written at --kubeconfig-out.
         self.kubeconfig = (options.kubeconfig or options.kubeconfig_out).expanduser().resolve()
+        self.lock: FolderLock | None = None
+        self.written: list[Path] = []  # the kubeconfigs this session wrote, removed at stop
         self.identities: dict[str, Path] = {}  # ServiceAccount -> its kubeconfig
         self.access_namespace = ""
-        self.facade_address = f"{LOOPBACK}:{options.grpc_port}"
+        self.grpc_port = options.grpc_port
+        self.stage = "starting"  # what start-up is doing or waiting for, for a startup timeout
         self.stop_requested = asyncio.Event()
         self.force_stop = asyncio.Event()
+
+    @property
+    def facade_address(self) -> str:
+        return f"{LOOPBACK}:{self.grpc_port}"
 
     async def run(self) -> int:
         with self._signals_handled():
@@ -553,40 +688,78 @@ class DevSession:
             async with asyncio.timeout(timeout):
                 await self._start_everything()
         except TimeoutError:
-            raise DevError(f"not ready within {timeout:g}s (--startup-timeout)") from None
+            raise DevError(f"not ready within {timeout:g}s (--startup-timeout): still {self.stage}") from None
+
+    def _claim_folder_and_ports(self) -> None:
+        """Before anything is written: the folder of --kubeconfig-out locked, every port asked for free, and the
+        facade's port chosen if it is 0."""
+        self.lock = FolderLock.acquire(self.kubeconfig_out.parent)
+        ports = {"--grpc-port": self.options.grpc_port}
+        if self.options.kubeconfig is None:
+            ports["--api-port"] = self.options.api_port
+        check_ports(ports)
+        if self.grpc_port == 0:
+            # The facade runs in a child: the port is picked here and handed to it (docs/decisions.md).
+            self.grpc_port = free_loopback_port()
 
     async def _start_everything(self) -> None:
+        self._claim_folder_and_ports()
         crds = load_crds(self.options.crds_dir or default_crds_dir())
         access = load_access(self.options.manifests_dir or default_manifests_dir())
         if self.options.kubeconfig is None:
-            emulator, api_url = await self._start_emulator()
-            emulator.write_kubeconfig(self.kubeconfig)
-            log.info("Kubernetes API emulator at %s, kubeconfig %s", api_url, self.kubeconfig)
-        cluster = cluster_of(self.kubeconfig)  # before anything is installed: a bad kubeconfig changes nothing
-        if self.options.kubeconfig is not None:
+            self.stage = "starting the Kubernetes API emulator"
+            emulator = await self._start_emulator()
+            self.written.append(emulator.write_kubeconfig(self.kubeconfig))
             log.info(
-                "using the cluster %s at %s (kubeconfig %s)", cluster.name, cluster.cluster["server"], self.kubeconfig
+                "Kubernetes API emulator at %s, kubeconfig %s (plain HTTP for raw clients with the admin token at %s)",
+                emulator.secure_url,
+                self.kubeconfig,
+                emulator.url,
             )
+        cluster = cluster_of(self.kubeconfig)  # before anything is installed: a bad kubeconfig changes nothing
+        server = cluster.cluster["server"]
+        if self.options.kubeconfig is not None:
+            log.info("using the cluster %s at %s (kubeconfig %s)", cluster.name, server, self.kubeconfig)
         self.api = await self._connect()
+        self.stage = f"installing the CRDs and waiting until they are Established, at {server}"
         await apply_crds(self.api, crds)
         if not crds:
             log.warning("no CRDs found to install")
         # The operator and the facade run as in a cluster: as their ServiceAccounts, with the manifests' RBAC.
+        self.stage = f"installing the namespace, ServiceAccounts and RBAC of the manifests, at {server}"
         await apply_access(self.api, access)
+        # The operator's too with --no-operator: for the one run by hand, under the same RBAC.
         for account in (OPERATOR_ACCOUNT, FACADE_ACCOUNT):  # one by one: a stop meanwhile removes those written
-            self.identities[account] = await write_identity(
-                self.kubeconfig, cluster, access.namespace, account, self.kubeconfig_out.parent
-            )
+            self.stage = f"requesting a token for {access.namespace}/{account} (TokenRequest API), at {server}"
+            path = await write_identity(self.kubeconfig, cluster, access.namespace, account, self.kubeconfig_out.parent)
+            self.identities[account] = path
+            self.written.append(path)
         self.access_namespace = access.namespace
         if self.emulator is not None:
             # The emulator runs no containers: a stand-in deploys each runtime's components (see runtime_standin).
             self.standin = asyncio.create_task(run_standin_forever(self.api), name="runtime-operator-standin")
         else:
             log.info("no runtime operator stand-in on a cluster: Runtimes need the cluster's runtime operator")
+        if not self.options.operator:
+            self._explain_no_operator()
         async with aiohttp.ClientSession() as session:
             liveness_url = f"http://{LOOPBACK}:{free_loopback_port()}/healthz"
+            self.stage = "starting the children"
             await self._spawn_children(liveness_url)
             await self._wait_until_ready(session, liveness_url)
+
+    def _explain_no_operator(self) -> None:
+        operator_kubeconfig = self.identities[OPERATOR_ACCOUNT]
+        log.info(
+            "no operator (--no-operator): run your own against this cluster, e.g. KUBECONFIG=%s kopf run --standalone "
+            "--all-namespaces -m k8s_manager_operator.handlers; or as the operator's ServiceAccount, under the "
+            "manifests' RBAC: KUBECONFIG=%s KRE_OPERATOR_NAMESPACE=%s KRE_OPERATOR_SERVICE_ACCOUNT=%s and the same "
+            "command",
+            self.kubeconfig,
+            operator_kubeconfig,
+            self.access_namespace,
+            OPERATOR_ACCOUNT,
+        )
 
     async def _connect(self) -> KubeApi:
         try:
@@ -594,50 +767,59 @@ class DevSession:
         except (OSError, ValueError, yaml.YAMLError, _kube_config.ConfigException) as error:
             raise DevError(f"cannot use the kubeconfig {self.kubeconfig}: {error}") from None
 
-    async def _start_emulator(self) -> tuple[Emulator, str]:
+    async def _start_emulator(self) -> Emulator:
         from kube_emulator import Emulator, EmulatorSettings  # imported here: only the dev mode needs it
 
         emulator = Emulator(EmulatorSettings(workload_ready_after=self.options.ready_after, simulate_pods=True))
         try:
-            url = await emulator.start(LOOPBACK, self.options.api_port)
+            # --api-port is the HTTPS port, the kubeconfig's; plain HTTP goes on a free port.
+            await emulator.start(LOOPBACK, 0, secure_port=self.options.api_port)
         except OSError as error:
             await emulator.stop()
             port = self.options.api_port
             raise DevError(f"cannot start the Kubernetes API emulator on port {port}: {error}") from None
         self.emulator = emulator
-        return emulator, url
+        return emulator
 
     async def _spawn_children(self, liveness_url: str) -> None:
         options = self.options
-        operator_env = {
-            **child_environment(os.environ, self.identities[OPERATOR_ACCOUNT]),
-            "KRE_OPERATOR_NAMESPACE": self.access_namespace,
-            "KRE_OPERATOR_SERVICE_ACCOUNT": OPERATOR_ACCOUNT,
-        }
-        facade_env = child_environment(os.environ, self.identities[FACADE_ACCOUNT])
         verbosity = ["--verbose"] if options.verbose else ["--quiet"] if options.quiet else []
         common = ["--log-format", options.log_format, *verbosity]
-        operator_args = ["operator", "--liveness", liveness_url, *common]
+        spawns: list[tuple[str, list[str], dict[str, str]]] = []
+        if options.operator:
+            operator_env = {
+                **child_environment(os.environ, self.identities[OPERATOR_ACCOUNT]),
+                "KRE_OPERATOR_NAMESPACE": self.access_namespace,
+                "KRE_OPERATOR_SERVICE_ACCOUNT": OPERATOR_ACCOUNT,
+            }
+            spawns.append(("operator", ["operator", "--liveness", liveness_url, *common], operator_env))
         facade_args = [
             "facade",
             "--host",
             LOOPBACK,
             "--port",
-            str(options.grpc_port),
+            str(self.grpc_port),
             "--shutdown-grace-period",
             str(FACADE_SHUTDOWN_GRACE),
             *common,
         ]
-        for name, args, env in (("operator", operator_args, operator_env), ("facade", facade_args, facade_env)):
+        spawns.append(("facade", facade_args, child_environment(os.environ, self.identities[FACADE_ACCOUNT])))
+        for name, args, env in spawns:
             self.children.append(await spawn_child(name, args, env, options.log_format, self.stderr))
 
     async def _wait_until_ready(self, session: aiohttp.ClientSession, liveness_url: str) -> None:
+        """Until the facade is SERVING and the operator (if any) is alive; `stage` names what is not ready yet."""
         while True:
             for child in self.children:
                 if child.exited:
                     raise DevError(f"{child.name} exited while starting ({child.exit_description})")
-            if await facade_serving(self.facade_address) and await operator_alive(session, liveness_url):
+            waiting = [await facade_not_ready(self.facade_address)]
+            if self.options.operator:
+                waiting.append(await operator_not_ready(session, liveness_url))
+            not_ready = [description for description in waiting if description is not None]
+            if not not_ready:
                 return
+            self.stage = "waiting for " + " and ".join(not_ready)
             await asyncio.sleep(0.1)
 
     def _announce(self) -> None:
@@ -649,9 +831,6 @@ class DevSession:
         if self.children:
             log.info("stopping %s", ", ".join(child.name for child in self.children))
             await stop_children(self.children, self.options.stop_timeout, self.force_stop)
-        if self.identities:  # their tokens stay valid until they expire: leave no file holding them
-            remove_files(list(self.identities.values()))
-            self.identities = {}
         if self.standin is not None:
             self.standin.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -663,6 +842,14 @@ class DevSession:
             self.emulator = None
         elif self.api is not None:
             log.info("the CRDs and RBAC stay installed on the cluster")
+        # The identities' tokens stay valid until they expire, and the emulator's kubeconfig points at an emulator
+        # that is gone: leave none of the files written.
+        if self.written:
+            remove_files(self.written)
+            self.written = []
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
         log.info("stopped")
 
     @contextlib.contextmanager
@@ -678,7 +865,11 @@ class DevSession:
 
     def _on_signal(self, signum: signal.Signals) -> None:
         if self.stop_requested.is_set():
-            log.warning("received %s again: killing the children", signum.name)
+            stopping = [child.name for child in self.children if not child.exited]
+            if stopping:
+                log.warning("received %s again: killing %s", signum.name, ", ".join(stopping))
+            else:
+                log.info("received %s again: the children have stopped already", signum.name)
             self.force_stop.set()
         else:
             log.info("received %s: stopping", signum.name)
@@ -697,7 +888,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--grpc-port",
         type=_argument(parse_port),
         default=50051,
-        help="facade port on 127.0.0.1 (default 50051)",
+        help="facade port on 127.0.0.1 (default 50051; 0: a free port, the one printed)",
+    )
+    parser.add_argument(
+        "--no-operator",
+        dest="operator",
+        action="store_false",
+        help="run everything but the operator, to run one yourself (kopf run) against the same API",
     )
     parser.add_argument(
         "--kubeconfig",
@@ -711,16 +908,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-port",
         type=_argument(parse_port),
         default=None,
-        help=f"Kubernetes API emulator port on 127.0.0.1 (default {DEFAULT_API_PORT}: a free port; "
-        "not with --kubeconfig)",
+        help=f"HTTPS port of the Kubernetes API emulator on 127.0.0.1, the kubeconfig's (default {DEFAULT_API_PORT}: "
+        "a free port; not with --kubeconfig)",
     )
     parser.add_argument(
         "--kubeconfig-out",
         type=Path,
         default=DEFAULT_KUBECONFIG_OUT,
         metavar="PATH",
-        help=f"where to write the emulator's kubeconfig for kubectl; the ServiceAccounts' kubeconfigs go next to it "
-        f"(default ./{DEFAULT_KUBECONFIG_OUT})",
+        help=f"where to write the emulator's kubeconfig for kubectl; the ServiceAccounts' kubeconfigs go next to it; "
+        f"one dev mode at a time per directory (default ./{DEFAULT_KUBECONFIG_OUT})",
     )
     parser.add_argument(
         "--crds", type=Path, default=None, metavar="DIR", help="CRD directory (default: crds/ of the project)"
@@ -745,7 +942,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_argument(parse_seconds),
         default=60.0,
         metavar="SECONDS",
-        help="give up if not ready by then (default 60)",
+        help="give up if not ready by then, saying what was not (default 60)",
     )
     parser.add_argument(
         "--stop-timeout",
@@ -779,6 +976,7 @@ def options_from_args(args: argparse.Namespace) -> DevOptions:
         log_format=args.log_format,
         verbose=args.verbose,
         quiet=args.quiet,
+        operator=args.operator,
     )
 
 

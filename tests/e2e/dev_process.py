@@ -62,8 +62,10 @@ def processes_using(kubeconfig: Path) -> list[psutil.Process]:
     return found
 
 
-def start_dev(tmp_path: Path, *args: str) -> DevProcess:
-    """`k8s-manager dev ARGS` with `tmp_path` as its working directory, stderr to `tmp_path/dev.log`."""
+def start_dev(tmp_path: Path, *args: str, cwd: Path | None = None) -> DevProcess:
+    """`k8s-manager dev ARGS` with `cwd` (default `tmp_path`) as its working directory, stderr to
+    `tmp_path/dev.log`."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     log_path = tmp_path / "dev.log"
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
@@ -72,7 +74,7 @@ def start_dev(tmp_path: Path, *args: str) -> DevProcess:
             stdout=subprocess.PIPE,
             stderr=log_file,
             text=True,
-            cwd=tmp_path,
+            cwd=cwd or tmp_path,
         )
     dev = DevProcess(process, log_path)
 

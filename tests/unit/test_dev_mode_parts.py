@@ -1,34 +1,50 @@
 """Parts of `k8s-manager dev`: reading crds/, a cluster's kubeconfig and the flags, the children's environment and
-logs, stopping children."""
+logs, stopping children, the folder lock and the ports, readiness."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
+import logging
+import os
+import signal
+import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+import grpc
+import psutil
 import pytest
 import yaml
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from k8s_manager import cli
 from k8s_manager.dev import (
+    LOCK_NAME,
     REPLACE_ATTEMPTS,
     Child,
     ClusterEntry,
     DevError,
     DevOptions,
+    DevSession,
+    FolderLock,
     UsageError,
+    check_ports,
     child_environment,
     cluster_of,
     create_or_replace,
     default_crds_dir,
+    facade_not_ready,
     identity_kubeconfig_document,
     load_crds,
+    operator_not_ready,
     options_from_args,
+    port_taken,
     relay_line,
     stop_children,
 )
@@ -143,7 +159,11 @@ async def start_python_child(name: str, code: str) -> Child:
     return child
 
 
-async def test_children_that_ignore_sigterm_are_killed_after_the_grace_period():
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "k8s_manager.dev" and r.levelno >= logging.WARNING]
+
+
+async def test_children_that_ignore_sigterm_are_killed_after_the_grace_period(caplog: pytest.LogCaptureFixture):
     polite = await start_python_child("polite", POLITE_CHILD)
     stubborn = await start_python_child("stubborn", STUBBORN_CHILD)
     started = time.monotonic()
@@ -153,6 +173,64 @@ async def test_children_that_ignore_sigterm_are_killed_after_the_grace_period():
     assert polite.exit_description == "killed by SIGTERM"
     assert stubborn.exit_description == "killed by SIGKILL"
     assert 0.5 <= time.monotonic() - started < 5
+    assert warnings_of(caplog) == ["killing stubborn: still running 0.5s after SIGTERM (--stop-timeout)"]
+
+
+async def test_a_forced_stop_kills_and_names_only_the_children_still_running(caplog: pytest.LogCaptureFixture):
+    polite = await start_python_child("polite", POLITE_CHILD)  # ends at once on SIGTERM
+    stubborn = await start_python_child("stubborn", STUBBORN_CHILD)
+    force = asyncio.Event()
+
+    async def second_signal_once_polite_ended() -> None:
+        await polite.process.wait()
+        force.set()
+
+    second_signal = asyncio.create_task(second_signal_once_polite_ended())
+    await stop_children([polite, stubborn], grace=30, force=force)
+    await second_signal
+
+    assert polite.exit_description == "killed by SIGTERM"
+    assert stubborn.exit_description == "killed by SIGKILL"
+    assert warnings_of(caplog) == ["killing stubborn: still stopping at the second signal"]
+
+
+async def test_a_child_that_ended_counts_as_exited_before_asyncio_has_processed_its_exit():
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    child = Child("quick", process)
+    target = psutil.Process(process.pid)
+
+    def ended() -> bool:
+        try:
+            return bool(target.status() == psutil.STATUS_ZOMBIE)
+        except psutil.NoSuchProcess:  # reaped by asyncio's watcher thread, not yet processed by the loop
+            return True
+
+    # Polled without awaiting: the event loop is blocked, so asyncio cannot process the exit meanwhile.
+    deadline = time.monotonic() + 30
+    while not ended():
+        assert time.monotonic() < deadline, "the child did not end"
+        time.sleep(0.01)  # noqa: ASYNC251 - blocking the loop is the point; psutil's wait would reap the child
+
+    assert process.returncode is None  # what the dev mode used to go by: "still running"
+    assert child.exited
+    assert await process.wait() == 0
+
+
+async def test_a_second_signal_after_the_children_stopped_kills_nothing(caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.INFO, logger="k8s_manager.dev")
+    session = DevSession(DevOptions(), io.StringIO(), io.StringIO())
+    ended = await start_python_child("operator", "print('up', flush=True)")
+    await ended.process.wait()
+    session.children = [ended]
+
+    session._on_signal(signal.SIGINT)
+    session._on_signal(signal.SIGINT)
+
+    assert [r.getMessage() for r in caplog.records if r.name == "k8s_manager.dev"] == [
+        "received SIGINT: stopping",
+        "received SIGINT again: the children have stopped already",
+    ]
+    assert session.force_stop.is_set()
 
 
 async def test_a_forced_stop_kills_without_waiting_for_the_grace_period():
@@ -282,6 +360,43 @@ def test_the_emulator_flags_apply_without_a_kubeconfig():
     assert dev_args("--kubeconfig", "kc") == DevOptions(kubeconfig=Path("kc"))
 
 
+def test_no_operator_is_an_option_on_the_emulator_and_on_a_cluster():
+    assert dev_args().operator
+    assert dev_args("--no-operator") == DevOptions(operator=False)
+    assert dev_args("--no-operator", "--kubeconfig", "kc") == DevOptions(operator=False, kubeconfig=Path("kc"))
+
+
+@pytest.mark.parametrize("command", ["dev", "operator", "facade"])
+def test_a_wrong_flag_under_a_command_prints_that_commands_usage(command: str, capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exited:
+        cli.main([command, "--bogus"])
+
+    error = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert error.startswith(f"usage: k8s-manager {command} ")
+    assert error.endswith(f"k8s-manager {command}: error: unrecognized arguments: --bogus\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--bogus", "dev"], "unrecognized arguments: --bogus"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_the_top_level_names_an_unknown_option_before_a_missing_command(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+
+    error = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert error.startswith("usage: k8s-manager [-h]")
+    assert error.endswith(f"k8s-manager: error: {message}\n")
+
+
 @pytest.mark.parametrize(
     ("flags", "named"),
     [
@@ -356,3 +471,162 @@ async def test_create_or_replace_gives_up_after_repeated_conflicts():
     api = RacingApi([Conflict] * REPLACE_ATTEMPTS)
     with pytest.raises(Conflict):
         await create_or_replace(cast(Any, api), cast(Any, None), {"metadata": {"name": "x"}, "data": "ours"})
+
+
+# --- The folder lock and the ports ------------------------------------------------------------------
+
+
+def test_a_locked_folder_is_refused_naming_the_holder_and_is_free_again_once_released(tmp_path: Path):
+    folder = tmp_path / "out"
+    lock = FolderLock.acquire(folder)
+    (folder / "kubeconfig").write_text("the first one's")
+
+    with pytest.raises(DevError) as refused:
+        FolderLock.acquire(folder)  # another open file: flock refuses it even within one process
+    (folder / "kubeconfig").unlink()
+    lock.release()
+    again = FolderLock.acquire(folder)
+    again_pid = (folder / LOCK_NAME).read_text()
+    again.release()
+
+    assert str(refused.value).startswith(
+        f"another k8s-manager dev (pid {os.getpid()}) is running with its kubeconfigs in"
+    )
+    assert again_pid == f"{os.getpid()}\n"
+    assert not folder.exists()  # created by the lock, empty at release: removed
+
+
+def test_a_released_lock_leaves_a_folder_it_did_not_create_or_one_with_files(tmp_path: Path):
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    FolderLock.acquire(existing).release()
+    created = tmp_path / "created"
+    lock = FolderLock.acquire(created)
+    (created / "notes.txt").write_text("mine")
+    lock.release()
+
+    assert list(existing.iterdir()) == []
+    assert [path.name for path in created.iterdir()] == ["notes.txt"]
+
+
+def test_ports_asked_for_twice_are_a_usage_error():
+    with pytest.raises(UsageError, match="--grpc-port and --api-port are both 6000: give them different ports"):
+        check_ports({"--grpc-port": 6000, "--api-port": 6000})
+    check_ports({"--grpc-port": 0, "--api-port": 0})  # 0 twice: two free ports
+
+
+def test_a_listening_port_is_named_with_its_flag():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        with pytest.raises(DevError, match=rf"--api-port {port}: 127\.0\.0\.1:{port} is in use \("):
+            check_ports({"--grpc-port": 0, "--api-port": port})
+
+
+def test_a_port_left_in_time_wait_by_a_previous_run_is_free():
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC and aiohttp set it
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()  # the server side closes first: its end of the connection stays in TIME_WAIT
+            client.recv(1)
+    # The premise: without SO_REUSEADDR the port is still taken.
+    with socket.socket() as plain, pytest.raises(OSError, match="Address already in use"):
+        plain.bind(("127.0.0.1", port))
+
+    assert port_taken(port) is None
+
+
+# --- Readiness --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def health_server() -> AsyncIterator[tuple[health.aio.HealthServicer, int]]:
+    servicer = health.aio.HealthServicer()
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield servicer, port
+    await server.stop(None)
+
+
+@pytest.fixture
+async def liveness() -> AsyncIterator[tuple[list[int], str]]:
+    """A liveness endpoint answering the status at the head of the list."""
+    statuses = [503]
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=statuses[0], text="{}")
+
+    app = web.Application()
+    app.router.add_get("/healthz", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield statuses, f"http://127.0.0.1:{port}/healthz"
+    await runner.cleanup()
+
+
+async def test_the_facade_is_ready_once_serving_and_else_says_what_it_answers(health_server):
+    servicer, port = health_server
+    nobody = free_port()
+
+    await servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    not_serving = await facade_not_ready(f"127.0.0.1:{port}")
+    await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    serving = await facade_not_ready(f"127.0.0.1:{port}")
+    silent = await facade_not_ready(f"127.0.0.1:{nobody}")
+
+    assert not_serving == f"the facade's health check at 127.0.0.1:{port} (answers NOT_SERVING, not SERVING)"
+    assert serving is None
+    assert silent == f"the facade's health check at 127.0.0.1:{nobody} (no answer: UNAVAILABLE)"
+
+
+async def test_the_operator_is_ready_once_alive_and_else_says_what_it_answers(liveness):
+    import aiohttp
+
+    statuses, url = liveness
+    nowhere = f"http://127.0.0.1:{free_port()}/healthz"
+    async with aiohttp.ClientSession() as session:
+        unavailable = await operator_not_ready(session, url)
+        statuses[0] = 200
+        alive = await operator_not_ready(session, url)
+        silent = await operator_not_ready(session, nowhere)
+
+    assert unavailable == f"the operator's liveness endpoint {url} (answers HTTP 503, not 200)"
+    assert alive is None
+    assert silent is not None
+    assert silent.startswith(f"the operator's liveness endpoint {nowhere} (no answer: ")
+
+
+@pytest.mark.parametrize("operator", [True, False], ids=["operator", "no-operator"])
+async def test_waiting_for_readiness_names_every_component_not_ready(health_server, liveness, operator: bool):
+    import aiohttp
+
+    servicer, port = health_server
+    _, url = liveness  # answers 503
+    await servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    session = DevSession(DevOptions(grpc_port=port, operator=operator), io.StringIO(), io.StringIO())
+
+    async with aiohttp.ClientSession() as client:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1):
+                await session._wait_until_ready(client, url)
+
+    facade = f"the facade's health check at 127.0.0.1:{port} (answers NOT_SERVING, not SERVING)"
+    operator_part = f" and the operator's liveness endpoint {url} (answers HTTP 503, not 200)" if operator else ""
+    assert session.stage == f"waiting for {facade}{operator_part}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
