@@ -452,8 +452,8 @@ def port_taken(port: int) -> str | None:
     return None
 
 
-def check_ports(ports: Mapping[str, int]) -> None:
-    """`DevError` unless every port (by flag; 0: any free one) is free and none is asked for twice."""
+def check_distinct(ports: Mapping[str, int]) -> None:
+    """`UsageError` if two flags ask for the same port (0, any free one, may be asked for by all)."""
     by_port: dict[int, list[str]] = {}
     for flag, port in ports.items():
         if port:
@@ -461,6 +461,10 @@ def check_ports(ports: Mapping[str, int]) -> None:
     for port, flags in by_port.items():
         if len(flags) > 1:
             raise UsageError(f"{' and '.join(flags)} are both {port}: give them different ports")
+
+
+def check_ports(ports: Mapping[str, int]) -> None:
+    """`DevError` unless every port (by flag; 0: any free one) is free."""
     for flag, port in ports.items():
         reason = port_taken(port) if port else None
         if reason is not None:
@@ -963,6 +967,8 @@ def options_from_args(args: argparse.Namespace) -> DevOptions:
                 f"{' and '.join(given)} {verb} the embedded emulator, which --kubeconfig replaces: "
                 f"drop {them}, or drop --kubeconfig"
             )
+    else:
+        check_distinct({"--grpc-port": args.grpc_port, "--api-port": args.api_port or 0})
     return DevOptions(
         grpc_port=args.grpc_port,
         api_port=DEFAULT_API_PORT if args.api_port is None else args.api_port,

@@ -509,10 +509,16 @@ def test_a_released_lock_leaves_a_folder_it_did_not_create_or_one_with_files(tmp
     assert [path.name for path in created.iterdir()] == ["notes.txt"]
 
 
-def test_ports_asked_for_twice_are_a_usage_error():
-    with pytest.raises(UsageError, match="--grpc-port and --api-port are both 6000: give them different ports"):
-        check_ports({"--grpc-port": 6000, "--api-port": 6000})
-    check_ports({"--grpc-port": 0, "--api-port": 0})  # 0 twice: two free ports
+def test_a_port_asked_for_twice_is_a_usage_error(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["dev", "--grpc-port", "6000", "--api-port", "6000"])
+
+    assert exited.value.code == 2
+    assert (
+        "k8s-manager dev: error: --grpc-port and --api-port are both 6000: give them different ports"
+        in capsys.readouterr().err
+    )
+    assert dev_args("--grpc-port", "0", "--api-port", "0") == DevOptions(grpc_port=0, api_port=0)  # two free ports
 
 
 def test_a_listening_port_is_named_with_its_flag():
