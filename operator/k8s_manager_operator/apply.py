@@ -86,3 +86,22 @@ async def ensure(
     except NotFound:
         return await again()
     return patched
+
+
+async def write_status(
+    api: KubeApi, res: Resource, name: str, status: JsonObject, namespace: str | None = None
+) -> None:
+    """Replace the object's whole `status` with `status` (the status subresource: the operator's alone).
+
+    A JSON patch, not a merge patch: a merge patch keeps every key the new status leaves out (such as the message
+    of a part that has become ready since), so the stored status would differ from the computed one for good,
+    show what is no longer true, and be written again at every resync.
+    """
+    await api.patch(
+        res,
+        name,
+        [{"op": "add", "path": "/status", "value": status}],
+        namespace,
+        patch_type="json",
+        subresource="status",
+    )

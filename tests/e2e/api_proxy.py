@@ -121,7 +121,9 @@ class ApiProxy:
             )
             app = web.Application(client_max_size=64 * 1024 * 1024)
             app.router.add_route("*", "/{tail:.*}", self._forwarder(upstream))
-            self._runner = web.AppRunner(app, access_log=None)
+            # A client ending a watch cancels its handler, and with it the upstream watch (aiohttp would otherwise
+            # wait for the server's next event); what is still open at the end is given a second to finish.
+            self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ca.serving_context("127.0.0.1"))
             await site.start()
@@ -182,12 +184,18 @@ class ApiProxy:
                     self._record(request, answer.status, body, answered)
                     await response.prepare(request)
                     await response.write(answered)
-                else:
-                    self._record(request, answer.status, body, b"")
-                    await response.prepare(request)
+                    await response.write_eof()
+                    return response
+                self._record(request, answer.status, body, b"")
+                await response.prepare(request)
+                try:
                     async for chunk in answer.content.iter_any():
                         await response.write(chunk)
-                await response.write_eof()
+                    await response.write_eof()
+                except ConnectionResetError:
+                    pass  # the client went away, as one ending a watch does: so does the upstream request
+                except aiohttp.ClientPayloadError:
+                    response.force_close()  # the server's stream broke: the client's breaks too
                 return response
 
         return forward

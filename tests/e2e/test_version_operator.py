@@ -7,6 +7,7 @@ tests/e2e/system.py until the runtime operator exists); API faults on the emulat
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from .system import (
 pytestmark = pytest.mark.timeout(300)
 
 SAMPLE = ROOT / "crds" / "examples" / "runtimeversion.yaml"
+RESYNC_SECONDS = 2  # running_system's KRE_RUNTIME_RESYNC_INTERVAL
 
 
 @dataclass
@@ -99,6 +101,18 @@ def test_a_version_is_started_published_moved_reconfigured_and_stopped(runtime: 
     system.kubectl("apply", "-f", "-", stdin=version_manifest(runtime, "greeter-v1"))
     eventually(lambda: condition(runtime, "greeter-v1", "Ready") == ("True", "Started"), "greeter-v1 Ready", 120)
     assert version_objects(runtime, "greeter-v1") == expected_objects("greeter-v1")
+
+    # Once all is ready no part's status still says why it was not, and the operator leaves both resources alone
+    # at its resyncs (KRE_RUNTIME_RESYNC_INTERVAL, 2 s here).
+    settled = runtime.get("runtimeversion", "greeter-v1")
+    assert [part for part in [settled["status"]["entrypoint"], *settled["status"]["nodes"]] if "message" in part] == []
+    runtime_version = system.get("runtime", runtime.namespace)["metadata"]["resourceVersion"]
+    time.sleep(3 * RESYNC_SECONDS)
+    assert (
+        runtime.get("runtimeversion", "greeter-v1")["metadata"]["resourceVersion"]
+        == (settled["metadata"]["resourceVersion"])
+    )
+    assert system.get("runtime", runtime.namespace)["metadata"]["resourceVersion"] == runtime_version
 
     # The wiring of the original: first node listens on the entrypoint subject, edges are subjects.
     first = runtime.get("configmap", "greeter-v1-greeter-tbwfojcjyx")["data"]

@@ -19,7 +19,7 @@ from k8s_manager_api import names
 from k8s_manager_api.errors import Conflict, KubeError, NotFound
 from k8s_manager_api.kube import KubeApi
 
-from ..apply import ensure
+from ..apply import ensure, write_status
 from ..config import OperatorConfig
 from ..locks import KeyedLocks
 from . import credentials, desired, status
@@ -173,9 +173,7 @@ class RuntimeReconciler:
         if new_status == runtime.get("status"):
             return
         try:
-            await self._api.patch(
-                names.RUNTIMES, desired.runtime_name(runtime), {"status": new_status}, subresource="status"
-            )
+            await write_status(self._api, names.RUNTIMES, desired.runtime_name(runtime), new_status)
         except NotFound:
             return  # deleted meanwhile
         ready = status.find_condition(new_status, status.READY) or {}

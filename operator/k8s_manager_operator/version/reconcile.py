@@ -16,7 +16,7 @@ from k8s_manager_api import names
 from k8s_manager_api.errors import KubeError, NotFound
 from k8s_manager_api.kube import KubeApi
 
-from ..apply import ensure
+from ..apply import ensure, write_status
 from ..locks import KeyedLocks
 from ..runtime.status import format_timestamp
 from . import desired, status
@@ -154,7 +154,7 @@ class VersionReconciler:
             return
         name = version["metadata"]["name"]
         try:
-            await self._api.patch(names.RUNTIME_VERSIONS, name, {"status": new_status}, namespace, subresource="status")
+            await write_status(self._api, names.RUNTIME_VERSIONS, name, new_status, namespace)
         except NotFound:
             return
 
