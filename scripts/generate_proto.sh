@@ -10,5 +10,6 @@ python3 -m grpc_tools.protoc \
     --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
     k8s_manager_facade/generated/runtime.proto \
     k8s_manager_facade/generated/version.proto \
-    k8s_manager_facade/generated/resourcemetrics.proto
+    k8s_manager_facade/generated/resourcemetrics.proto \
+    k8s_manager_facade/generated/reflection_v1.proto
 touch "$out/k8s_manager_facade/generated/__init__.py"

@@ -1,7 +1,7 @@
 """The facade's gRPC server (grpc.aio).
 
 It serves the original's three services (`runtime.RuntimeService`, `version.VersionService`,
-`resourcemetrics.ResourceMetricsService`), `grpc.health.v1` and server reflection.
+`resourcemetrics.ResourceMetricsService`), `grpc.health.v1` and server reflection (v1 and v1alpha, reflection.py).
 Nothing is asked of Prometheus at start: while it is down, the metrics calls answer UNAVAILABLE.
 
 Transport (transport.py): plaintext, or TLS from PEM files (KRE_TLS_CERT_FILE and KRE_TLS_KEY_FILE), with client
@@ -37,11 +37,11 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from k8s_manager_api.errors import KubeError, NotFound
 from k8s_manager_api.kube import KubeApi
 from k8s_manager_api.names import RUNTIMES
 
+from . import reflection
 from .config import FacadeConfig
 from .generated import (
     resourcemetrics_pb2,
@@ -104,7 +104,7 @@ class FacadeServer:
             VERSION_SERVICE_NAME,
             RESOURCE_METRICS_SERVICE_NAME,
             HEALTH_SERVICE_NAME,
-            reflection.SERVICE_NAME,
+            *reflection.SERVICE_NAMES,
         )
         self.port: int | None = None
         self.metrics_port: int | None = None  # the bound port of the metrics endpoint, when there is one
@@ -166,7 +166,7 @@ class FacadeServer:
             raise StartupError(f"cannot listen on {self.config.address}")
         await server.start()
         self._server, self.port = server, port
-        for name in (HEALTH_SERVICE_NAME, reflection.SERVICE_NAME):
+        for name in (HEALTH_SERVICE_NAME, *reflection.SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         for name in (OVERALL, *CRD_BOUND_SERVICES):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -616,6 +616,7 @@ async def test_reflection_lists_the_three_services_and_health(channel):
         "version.VersionService",
         "resourcemetrics.ResourceMetricsService",
         "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
     }
     assert replies[1].file_descriptor_response.file_descriptor_proto  # grpcurl needs no .proto files

@@ -1,4 +1,5 @@
-"""The facade's gRPC server in-process: health, reflection, graceful shutdown, a busy port, message limits.
+"""The facade's gRPC server in-process: health, reflection (v1 and v1alpha), graceful shutdown, a busy port, message
+limits.
 
 The cluster is the emulator with the project's CRDs: the server is SERVING once it has listed Runtimes.
 """
@@ -12,6 +13,8 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.descriptor import FileDescriptor
+from google.protobuf.descriptor_pb2 import FileDescriptorProto
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from k8s_manager import dev
@@ -19,13 +22,14 @@ from k8s_manager_api.kube import KubeApi
 from k8s_manager_api.names import RUNTIMES
 from k8s_manager_facade import server as server_module
 from k8s_manager_facade.config import FacadeConfig
-from k8s_manager_facade.generated import runtime_pb2, runtime_pb2_grpc
+from k8s_manager_facade.generated import reflection_v1_pb2, reflection_v1_pb2_grpc, runtime_pb2, runtime_pb2_grpc
 from k8s_manager_facade.runtime_requests import build_runtime, validate_create
 from k8s_manager_facade.server import FacadeServer, StartupError
 from kube_emulator import Fault
 from kube_emulator.threaded import ThreadedEmulator
 
 RuntimeStub: Any = runtime_pb2_grpc.RuntimeServiceStub
+ReflectionV1Stub: Any = reflection_v1_pb2_grpc.ServerReflectionStub
 PASSWORD = "Xq3vL9pa"
 
 
@@ -61,6 +65,16 @@ async def test_health_answers_serving_for_the_server_and_its_services(facade):
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+SERVED = {
+    "runtime.RuntimeService",
+    "version.VersionService",
+    "resourcemetrics.ResourceMetricsService",
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+}
+
+
 async def test_reflection_lists_the_services(facade):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{facade.port}") as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
@@ -68,13 +82,70 @@ async def test_reflection_lists_the_services(facade):
         replies = [reply async for reply in stub.ServerReflectionInfo(iter([request]), timeout=5)]
 
     names = {service.name for service in replies[0].list_services_response.service}
-    assert names == {
-        "runtime.RuntimeService",
-        "version.VersionService",
-        "resourcemetrics.ResourceMetricsService",
-        "grpc.health.v1.Health",
-        "grpc.reflection.v1alpha.ServerReflection",
+    assert names == SERVED
+
+
+async def test_reflection_v1_lists_the_services_and_describes_them(facade):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{facade.port}") as channel:
+        stub = ReflectionV1Stub(channel)
+        requests = [
+            reflection_v1_pb2.ServerReflectionRequest(list_services=""),
+            reflection_v1_pb2.ServerReflectionRequest(file_containing_symbol="runtime.RuntimeService"),
+            reflection_v1_pb2.ServerReflectionRequest(file_containing_symbol="grpc.reflection.v1.ServerReflection"),
+            reflection_v1_pb2.ServerReflectionRequest(file_containing_symbol="no.such.Symbol"),
+        ]
+        listed, runtime, reflection_v1, unknown = [
+            reply async for reply in stub.ServerReflectionInfo(iter(requests), timeout=5)
+        ]
+        health = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="grpc.reflection.v1.ServerReflection"), timeout=5
+        )
+
+    def services(reply: reflection_v1_pb2.ServerReflectionResponse) -> set[str]:
+        files = [FileDescriptorProto.FromString(raw) for raw in reply.file_descriptor_response.file_descriptor_proto]
+        return {f"{file.package}.{service.name}" for file in files for service in file.service}
+
+    assert {service.name for service in listed.list_services_response.service} == SERVED
+    assert listed.original_request.list_services == ""
+    assert services(runtime) == {"runtime.RuntimeService"}
+    assert services(reflection_v1) == {"grpc.reflection.v1.ServerReflection"}
+    assert unknown.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def message_shapes(file: FileDescriptor) -> dict[str, list[tuple[str, int, int, bool, str, str]]]:
+    """Per message: (name, number, type, repeated, message type, oneof) of each field, the package left out."""
+
+    def relative(name: str) -> str:
+        return name.removeprefix(file.package + ".")
+
+    return {
+        name: [
+            (
+                field.name,
+                field.number,
+                field.type,
+                field.is_repeated,
+                relative(field.message_type.full_name) if field.message_type else "",
+                field.containing_oneof.name if field.containing_oneof else "",
+            )
+            for field in message.fields
+        ]
+        for name, message in file.message_types_by_name.items()
     }
+
+
+def test_reflection_v1_is_v1alpha_under_another_package():
+    # What lets the v1alpha servicer answer v1 through the wire format: the same messages, fields and numbers.
+    v1, v1alpha = reflection_v1_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR
+    methods = [
+        [(m.name, m.client_streaming, m.server_streaming) for m in file.services_by_name["ServerReflection"].methods]
+        for file in (v1, v1alpha)
+    ]
+
+    assert (v1.package, v1alpha.package) == ("grpc.reflection.v1", "grpc.reflection.v1alpha")
+    assert message_shapes(v1) == message_shapes(v1alpha)
+    assert methods[0] == methods[1] == [("ServerReflectionInfo", True, True)]
 
 
 async def test_stop_turns_health_not_serving_and_closes_the_port(config):
