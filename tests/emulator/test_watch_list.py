@@ -90,7 +90,7 @@ def test_a_streaming_list_needs_resource_version_match_not_older_than(core: Any,
     with pytest.raises(ApiException) as raised:
         next(_events(core, namespace, send_initial_events=True, allow_watch_bookmarks=True, timeout_seconds=2))
     assert raised.value.status == 422
-    status = json.loads(raised.value.body)
+    status = json.loads(raised.value.body or "{}")
     assert status["reason"] == "Invalid"
     assert status["message"] == (
         'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
