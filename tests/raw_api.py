@@ -22,9 +22,12 @@ config: Any = kubernetes.config
 
 
 class RawApi:
-    """`requests` bound to the API server's base URL, as the kubeconfig's user."""
+    """`requests` bound to the API server's base URL, as the kubeconfig's user.
 
-    def __init__(self, kubeconfig: Path) -> None:
+    With `credentials=False` the requests carry none (they are anonymous), with `token` that bearer token instead.
+    """
+
+    def __init__(self, kubeconfig: Path, credentials: bool = True, token: str | None = None) -> None:
         configuration = client.Configuration()
         config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
         self.base: str = configuration.host
@@ -32,13 +35,18 @@ class RawApi:
         # The CA comes from the kubeconfig: REQUESTS_CA_BUNDLE and friends would take its place.
         self.session.trust_env = False
         self.session.verify = configuration.ssl_ca_cert if configuration.verify_ssl else False
+        if token is not None:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+            return
+        if not credentials:
+            return
         if configuration.cert_file and configuration.key_file:
             self.session.cert = (configuration.cert_file, configuration.key_file)
-        token = configuration.get_api_key_with_prefix("BearerToken") or configuration.get_api_key_with_prefix(
+        own = configuration.get_api_key_with_prefix("BearerToken") or configuration.get_api_key_with_prefix(
             "authorization"
         )
-        if token:
-            self.session.headers["Authorization"] = token
+        if own:
+            self.session.headers["Authorization"] = own
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -64,8 +72,8 @@ class RawApi:
 
 
 @contextmanager
-def raw_api(kubeconfig: Path) -> Iterator[RawApi]:
-    api = RawApi(kubeconfig)
+def raw_api(kubeconfig: Path, credentials: bool = True, token: str | None = None) -> Iterator[RawApi]:
+    api = RawApi(kubeconfig, credentials, token)
     try:
         yield api
     finally:

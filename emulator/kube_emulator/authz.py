@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from . import rbac
+from . import errors, rbac
 from .authn import MASTERS, User
 from .cluster import Cluster
 from .errors import ApiError
@@ -206,6 +206,9 @@ class Authorizer:
             if self._allowed(bind, self._resolve(attrs.user, attrs.namespace)):
                 return
         rules = self._role_rules(kind, role_name, attrs.namespace)
+        if rules is None and kind in _ROLE_KINDS:
+            # The role getter's NotFound, passed on as is and so named after the binding's resource (1.36).
+            raise errors.not_found(rtype.group, rtype.plural, role_name)
         if rules is None:
             raise rbac.forbidden(rtype.group, rtype.plural, name, _missing_role(kind, role_name, True))
         problem = self._escalation(attrs.user, attrs.namespace, rules)

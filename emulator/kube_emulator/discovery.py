@@ -14,6 +14,10 @@ from .resources import JsonObject, Registry, ResourceType
 VERSION_INFO: JsonObject = {
     "major": "1",
     "minor": "32",
+    "emulationMajor": "1",
+    "emulationMinor": "32",
+    "minCompatibilityMajor": "1",
+    "minCompatibilityMinor": "31",
     "gitVersion": "v1.32.0-kube-emulator",
     "gitCommit": "0000000000000000000000000000000000000000",
     "gitTreeState": "clean",

@@ -277,20 +277,21 @@ _BOOTSTRAP_METADATA: JsonObject = {
     "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
     "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"},
 }
+# In the order the stored roles list them (the bootstrap reconciler sorts each rule's URLs).
 _DISCOVERY_URLS = (
-    "/livez",
-    "/readyz",
-    "/healthz",
-    "/version",
-    "/version/",
-    "/openapi",
-    "/openapi/*",
     "/api",
     "/api/*",
     "/apis",
     "/apis/*",
+    "/healthz",
+    "/livez",
+    "/openapi",
+    "/openapi/*",
+    "/readyz",
+    "/version",
+    "/version/",
 )
-_PUBLIC_INFO_URLS = ("/livez", "/readyz", "/healthz", "/version", "/version/")
+_PUBLIC_INFO_URLS = ("/healthz", "/livez", "/readyz", "/version", "/version/")
 
 # The part of kube-apiserver's bootstrap policy that matters without nodes, controllers or aggregated roles.
 BOOTSTRAP_CLUSTER_ROLES: dict[str, tuple[Rule, ...]] = {

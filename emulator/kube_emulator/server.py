@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import datetime
 import json
 import logging
@@ -23,7 +24,7 @@ import yaml
 from aiohttp import web
 
 from . import discovery, errors, openapi, patching, strategies, tables
-from .authn import Identities
+from .authn import Identities, User, impersonation
 from .authz import Authorizer, request_attributes
 from .cluster import Cluster
 from .errors import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ApiError
@@ -34,6 +35,8 @@ from .selectors import FieldSelector, LabelSelector
 from .store import BOOKMARK, ERROR
 
 log = logging.getLogger(__name__)
+
+AUTHENTICATION_GROUP = "authentication.k8s.io"
 
 JSON = "application/json"
 
@@ -134,6 +137,8 @@ class ApiServer:
             raise ApiError(401, "Unauthorized")
         is_watch = _truthy(request.query.get("watch"))
         attrs = request_attributes(user, request.method, request.path, request.query, is_watch)
+        user = self._impersonated(request, attrs)
+        attrs = dataclasses.replace(attrs, user=user)
         self.authorizer.authorize(attrs)
         fault = self.faults.match(request.method, request.path, is_watch)
         if fault is not None:
@@ -147,12 +152,51 @@ class ApiServer:
                 body = openapi.v2_protobuf(self.cluster.registry)
                 return web.Response(body=body, headers={"Content-Type": openapi.V2_PROTOBUF})
             static = discovery.static_document(self.cluster.registry, path)
+            if path in ("/healthz", "/livez", "/readyz"):
+                return web.Response(text="ok", content_type="text/plain", charset="utf-8")
+            if path == "/version":  # written by the version handler: indented JSON, no trailing newline
+                return web.Response(body=json.dumps(static, indent=2).encode(), content_type=JSON)
             if static is not None:
-                # Discovery documents are API objects, encoded by the serializer; /version, the health checks
-                # and the OpenAPI documents are plain JSON, without its trailing newline.
+                # Discovery documents are API objects, encoded by the serializer; the OpenAPI documents are plain
+                # JSON, without its trailing newline.
                 return _json_response(static, newline=path in ("/api", "/apis") or path.startswith(("/api/", "/apis/")))
         target = self._target(path)
         return await self._serve(request, target, is_watch, fault, attrs)
+
+    def _impersonated(self, request: web.Request, attrs: Attributes) -> User:
+        """The user the request acts as: its own, or the one it impersonates if it may.
+
+        As kube-apiserver 1.36 (ConstrainedImpersonation): the constrained mode first (`impersonate-on:<mode>:<verb>`
+        on the request, `impersonate:<mode>` on the identities), then the legacy `impersonate` verb; a refusal is
+        the first mode's.
+        """
+        try:
+            wanted = impersonation(
+                request.headers.get("Impersonate-User"), request.headers.getall("Impersonate-Group", [])
+            )
+        except ValueError as error:
+            raise errors.bad_request(str(error)) from None
+        if wanted is None:
+            return attrs.user
+        refusal: ApiError | None = None
+        if wanted.mode:
+            try:
+                self.authorizer.authorize(dataclasses.replace(attrs, verb=f"impersonate-on:{wanted.mode}:{attrs.verb}"))
+                for resource, namespace, name in wanted.checks:
+                    verb = f"impersonate:{wanted.mode}"
+                    identity = Attributes(attrs.user, verb, True, AUTHENTICATION_GROUP, resource, "", namespace, name)
+                    self.authorizer.authorize(identity)
+                return wanted.user
+            except ApiError as error:
+                refusal = error
+        try:
+            for resource, namespace, name in wanted.checks:
+                self.authorizer.authorize(
+                    Attributes(attrs.user, "impersonate", True, "", resource, "", namespace, name)
+                )
+        except ApiError as error:
+            raise refusal or error from None
+        return wanted.user
 
     def _target(self, path: str) -> Target:
         parts = [p for p in path.split("/") if p]
@@ -229,11 +273,11 @@ class ApiServer:
         spec = body.get("spec") or {}
         seconds = spec.get("expirationSeconds", DEFAULT_TOKEN_SECONDS)
         if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < MIN_TOKEN_SECONDS:
-            raise errors.invalid(
+            raise errors.invalid(  # nameless: the request body's own (empty) name
                 "TokenRequest",
                 "authentication.k8s.io",
                 "tokenrequests",
-                target.name,
+                "",
                 [
                     (
                         "FieldValueInvalid",

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from . import errors, openapi, validation
+from .rbac import RBAC_GROUP
 from .resources import JsonObject, ResourceType
 from .schema import CrdSchema, validate_crd_definition
 from .store import Hooks
@@ -181,6 +182,12 @@ class Strategies(Hooks):
         _default_external_service(spec, {})
         obj["status"] = {"loadBalancer": {}}
 
+    def _create_rbac_authorization_k8s_io_rolebindings(self, obj: JsonObject) -> None:
+        _default_subjects(obj)
+
+    def _create_rbac_authorization_k8s_io_clusterrolebindings(self, obj: JsonObject) -> None:
+        _default_subjects(obj)
+
     def _create__pods(self, obj: JsonObject) -> None:
         _default_pod_spec(obj.setdefault("spec", {}))
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
@@ -268,6 +275,11 @@ class Strategies(Hooks):
             _default_stateful_set(new.setdefault("spec", {}))
         elif key == ("", "pods"):
             _default_pod_spec(new.setdefault("spec", {}))
+        elif key in (
+            ("rbac.authorization.k8s.io", "rolebindings"),
+            ("rbac.authorization.k8s.io", "clusterrolebindings"),
+        ):
+            _default_subjects(new)
         return unknown
 
     # ------------------------------------------------------------------ rules
@@ -391,6 +403,16 @@ class Strategies(Hooks):
                 found.extend(validation.invalid_value(f"{section}[{key}]", key, p) for p in validation.config_key(key))
         return found
 
+    def _validate_rbac_authorization_k8s_io_rolebindings(
+        self, obj: JsonObject, old: JsonObject | None
+    ) -> list[FieldError]:
+        return _validate_binding(obj, namespaced=True)
+
+    def _validate_rbac_authorization_k8s_io_clusterrolebindings(
+        self, obj: JsonObject, old: JsonObject | None
+    ) -> list[FieldError]:
+        return _validate_binding(obj, namespaced=False)
+
     def _validate__services(self, obj: JsonObject, old: JsonObject | None) -> list[FieldError]:
         """The port checks of ValidateService (validateServicePort); names are required once there are two."""
         spec = obj.get("spec") or {}
@@ -439,6 +461,57 @@ class Strategies(Hooks):
                     validation.invalid_value(f"data[{key}]", "<secret contents redacted>", "illegal base64 data")
                 )
         return found
+
+
+def _default_subjects(obj: JsonObject) -> None:
+    """SetDefaults_Subject: Users and Groups are RBAC's, ServiceAccounts the core group's."""
+    for subject in obj.get("subjects") or []:
+        if isinstance(subject, dict) and not subject.get("apiGroup") and subject.get("kind") in ("User", "Group"):
+            subject["apiGroup"] = RBAC_GROUP
+
+
+def _validate_binding(obj: JsonObject, namespaced: bool) -> list[FieldError]:
+    """ValidateRoleBinding and ValidateClusterRoleBinding: the roleRef, then each subject."""
+    found: list[FieldError] = []
+    ref = obj.get("roleRef") or {}
+    if ref.get("apiGroup") != RBAC_GROUP:
+        found.append(_not_supported("roleRef.apiGroup", ref.get("apiGroup", ""), [RBAC_GROUP]))
+    kinds = ["Role", "ClusterRole"] if namespaced else ["ClusterRole"]
+    if ref.get("kind") not in kinds:
+        found.append(_not_supported("roleRef.kind", ref.get("kind", ""), kinds))
+    name = ref.get("name")
+    if not name:
+        found.append(FieldError("FieldValueRequired", "roleRef.name", "Required value"))
+    else:
+        found.extend(validation.invalid_value("roleRef.name", name, p) for p in validation.path_segment_name(str(name)))
+    for index, subject in enumerate(s for s in obj.get("subjects") or [] if isinstance(s, dict)):
+        path = f"subjects[{index}]"
+        subject_name, kind, group = subject.get("name") or "", subject.get("kind") or "", subject.get("apiGroup") or ""
+        if not subject_name:
+            found.append(FieldError("FieldValueRequired", f"{path}.name", "Required value"))
+        if kind == "ServiceAccount":
+            if subject_name:
+                found.extend(
+                    validation.invalid_value(f"{path}.name", subject_name, p)
+                    for p in validation.dns1123_subdomain(str(subject_name))
+                )
+            if group:
+                found.append(_not_supported(f"{path}.apiGroup", group, [""]))
+            if not namespaced and not subject.get("namespace"):
+                found.append(FieldError("FieldValueRequired", f"{path}.namespace", "Required value"))
+        elif kind in ("User", "Group"):
+            if group != RBAC_GROUP:
+                found.append(_not_supported(f"{path}.apiGroup", group, [RBAC_GROUP]))
+        else:
+            found.append(_not_supported(f"{path}.kind", kind, ["ServiceAccount", "User", "Group"]))
+    return found
+
+
+def _not_supported(path: str, value: Any, supported: list[str]) -> FieldError:
+    listed = ", ".join(validation.quoted(v) for v in supported)
+    return FieldError(
+        "FieldValueNotSupported", path, f"Unsupported value: {validation.quoted(value)}: supported values: {listed}"
+    )
 
 
 # Node ports the emulator hands out to NodePort and LoadBalancer Services (kube-apiserver: 30000-32767, at random).

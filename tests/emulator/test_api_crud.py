@@ -28,6 +28,7 @@ from tests.raw_api import RawApi, raw_api
 KubeApi = Any
 client: Any = kubernetes.client
 config: Any = kubernetes.config
+watch: Any = kubernetes.watch
 
 DEADLINE = 30.0  # generous: a real API server publishes CRDs and runs controllers a moment later
 CREATED_BY = {"app.kubernetes.io/created-by": "k8s-manager-tests"}  # as tests/conftest.py labels what it makes
@@ -822,7 +823,7 @@ def test_dry_run_changes_nothing(core: KubeApi, namespace: str) -> None:
     assert core.read_namespaced_config_map("real", namespace).data == {"a": "1"}
 
     # Only the real create was written: it is all a watch from before sees.
-    stream = kubernetes.watch.Watch().stream(
+    stream = watch.Watch().stream(
         core.list_namespaced_config_map, namespace, resource_version=before, timeout_seconds=1
     )
     assert [(event["type"], event["object"].metadata.name) for event in stream] == [("ADDED", "real")]

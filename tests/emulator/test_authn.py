@@ -1,7 +1,8 @@
 """Authentication as kube-apiserver does it: bearer tokens, anonymous requests, 401 for an unknown token.
 
 The emulator hands out the tokens (admin, any user, ServiceAccounts); kubeconfigs point at its HTTPS listener,
-because kubectl sends no credentials over plain HTTP.
+because kubectl sends no credentials over plain HTTP. The tests marked `cluster` use only what a real cluster has
+as well (anonymous requests, TokenRequests, impersonation by the admin) and hold there too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,14 @@ import yaml
 from kube_emulator.threaded import ThreadedEmulator
 from kubernetes.client.exceptions import ApiException
 
+from tests.raw_api import RawApi, raw_api
+
 client: Any = kubernetes.client
 config: Any = kubernetes.config
 
 pytestmark = pytest.mark.kubectl
 
+CREATED_BY = {"app.kubernetes.io/created-by": "k8s-manager-tests"}  # as tests/conftest.py labels what it makes
 UNAUTHORIZED = {
     "kind": "Status",
     "apiVersion": "v1",
@@ -47,6 +52,29 @@ def get(emulator: ThreadedEmulator, path: str, headers: dict[str, str] | None = 
     return requests.get(emulator.url + path, headers=headers, timeout=10)
 
 
+@pytest.fixture
+def anonymous(kubeconfig: Path) -> Iterator[RawApi]:
+    """Raw HTTP to the cluster under test without credentials."""
+    with raw_api(kubeconfig, credentials=False) as api:
+        yield api
+
+
+@pytest.fixture
+def admin(kubeconfig: Path) -> Iterator[RawApi]:
+    with raw_api(kubeconfig) as api:
+        yield api
+
+
+def kubeconfig_with_token(kubeconfig: Path, token: str, path: Path) -> Path:
+    """The kubeconfig's server and CA, with `token` for the user."""
+    document = yaml.safe_load(kubeconfig.read_text())
+    context = next(c for c in document["contexts"] if c["name"] == document["current-context"])["context"]
+    user = next(u for u in document["users"] if u["name"] == context["user"])
+    user["user"] = {"token": token}
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
 def kubectl_as(
     emulator: ThreadedEmulator, token: str | None, tmp_path: Path, *args: str
 ) -> subprocess.CompletedProcess[str]:
@@ -58,12 +86,14 @@ def kubectl_as(
 # ------------------------------------------------------------------------------------------- anonymous
 
 
-def test_no_credentials_is_system_anonymous(emulator: ThreadedEmulator) -> None:
+@pytest.mark.cluster
+def test_no_credentials_is_system_anonymous(anonymous: RawApi) -> None:
     # system:public-info-viewer is bound to system:unauthenticated: health and version are public.
-    assert get(emulator, "/version").json()["major"] == "1"
-    assert get(emulator, "/healthz").status_code == 200
+    assert anonymous.get("/version").json()["major"] == "1"
+    health = anonymous.get("/healthz")
+    assert (health.status_code, health.headers["Content-Type"], health.text) == (200, "text/plain; charset=utf-8", "ok")
     # Discovery is for authenticated users only (system:discovery).
-    answer = get(emulator, "/apis")
+    answer = anonymous.get("/apis")
     assert answer.status_code == 403
     assert answer.json() == {
         "kind": "Status",
@@ -75,17 +105,18 @@ def test_no_credentials_is_system_anonymous(emulator: ThreadedEmulator) -> None:
         "details": {},
         "code": 403,
     }
-    listed = get(emulator, "/api/v1/namespaces").json()
+    listed = anonymous.get("/api/v1/namespaces").json()
     assert listed["message"] == (
         'namespaces is forbidden: User "system:anonymous" cannot list resource "namespaces" in API group "" '
         "at the cluster scope"
     )
 
 
+@pytest.mark.cluster
 @pytest.mark.parametrize("header", ["Basic YWRtaW46YWRtaW4=", "Negotiate x", "Bearer", "Bearer  x"])
-def test_headers_without_a_bearer_token_are_anonymous(emulator: ThreadedEmulator, header: str) -> None:
+def test_headers_without_a_bearer_token_are_anonymous(anonymous: RawApi, header: str) -> None:
     """kube-apiserver's bearer authenticator ignores other schemes and empty tokens: anonymous, not 401."""
-    answer = get(emulator, "/apis", {"Authorization": header})
+    answer = anonymous.get("/apis", headers={"Authorization": header})
     assert answer.status_code == 403
     assert answer.json()["message"] == 'forbidden: User "system:anonymous" cannot get path "/apis"'
 
@@ -93,9 +124,10 @@ def test_headers_without_a_bearer_token_are_anonymous(emulator: ThreadedEmulator
 # ------------------------------------------------------------------------------------------- bad tokens
 
 
+@pytest.mark.cluster
 @pytest.mark.parametrize("path", ["/api/v1/namespaces", "/version", "/apis", "/api/v1/namespaces/default/pods/x"])
-def test_unknown_token_is_401_everywhere(emulator: ThreadedEmulator, path: str) -> None:
-    answer = get(emulator, path, bearer("not-a-token"))
+def test_unknown_token_is_401_everywhere(anonymous: RawApi, path: str) -> None:
+    answer = anonymous.get(path, headers=bearer("not-a-token"))
     assert answer.status_code == 401
     assert answer.json() == UNAUTHORIZED
     assert "not-a-token" not in answer.text
@@ -110,14 +142,16 @@ def test_a_token_is_never_logged(emulator: ThreadedEmulator, caplog: pytest.LogC
     assert secret not in caplog.text
 
 
-def test_unknown_token_through_the_client(emulator: ThreadedEmulator, tmp_path: Path) -> None:
-    kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig", "forged")
+@pytest.mark.cluster
+def test_unknown_token_through_the_client(kubeconfig: Path, tmp_path: Path) -> None:
+    forged = kubeconfig_with_token(kubeconfig, "forged", tmp_path / "kubeconfig")
     configuration = client.Configuration()
-    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    config.load_kube_config(config_file=str(forged), client_configuration=configuration)
     with client.ApiClient(configuration) as api, pytest.raises(ApiException) as caught:
         client.CoreV1Api(api).list_namespace()
     assert caught.value.status == 401
-    result = kubectl_as(emulator, "forged", tmp_path, "get", "namespaces")
+    command = ["kubectl", "--kubeconfig", str(forged), "--cache-dir", str(tmp_path / "cache"), "get", "namespaces"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.endswith(
         "error: You must be logged in to the server (the server has asked for the client to provide credentials)\n"
@@ -145,14 +179,17 @@ def test_admin_token_and_kubeconfig(emulator: ThreadedEmulator, tmp_path: Path) 
     assert "clusterrole.rbac.authorization.k8s.io/cluster-admin" in result.stdout.split()
 
 
-def test_the_kube_root_ca_is_the_api_servers_ca(emulator: ThreadedEmulator, tmp_path: Path) -> None:
-    document = yaml.safe_load(emulator.write_kubeconfig(tmp_path / "kubeconfig").read_text())
-    ca = base64.b64decode(document["clusters"][0]["cluster"]["certificate-authority-data"]).decode()
-    answer = requests.get(
-        emulator.secure_url + "/api/v1/namespaces/default/configmaps/kube-root-ca.crt",
-        headers=bearer(emulator.admin_token),
-        verify=str(write(tmp_path / "ca.crt", ca)),
-        timeout=10,
+@pytest.mark.cluster
+def test_the_kube_root_ca_is_the_api_servers_ca(
+    kubeconfig: Path, admin: RawApi, namespace: str, tmp_path: Path
+) -> None:
+    document = yaml.safe_load(kubeconfig.read_text())
+    context = next(c for c in document["contexts"] if c["name"] == document["current-context"])["context"]
+    cluster = next(c for c in document["clusters"] if c["name"] == context["cluster"])["cluster"]
+    ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
+    # Verified with that CA alone: the bundle every namespace gets is the API server's CA.
+    answer = admin.get(
+        f"/api/v1/namespaces/{namespace}/configmaps/kube-root-ca.crt", verify=str(write(tmp_path / "ca.crt", ca))
     )
     assert answer.json()["data"]["ca.crt"] == ca
 
@@ -162,6 +199,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+# Emulator only: the emulator mints tokens for any user; a real cluster's users come from its authenticators.
 def test_user_token_is_that_user_in_system_authenticated(emulator: ThreadedEmulator, tmp_path: Path) -> None:
     alice, again = emulator.add_identity("alice", ["devs"]), emulator.add_identity("alice", ["devs"])
     assert len({alice, again, emulator.admin_token}) == 3
@@ -184,6 +222,30 @@ def test_user_token_is_that_user_in_system_authenticated(emulator: ThreadedEmula
         assert get(emulator, "/api/v1/namespaces", bearer(token)).status_code == 200
 
 
+def grant_reading_namespace(admin: RawApi, name: str, namespace: str, group: str) -> list[str]:
+    """A ClusterRole and ClusterRoleBinding `name` letting `group` get `namespace`; returns the paths to delete."""
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    rule = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"], "resourceNames": [namespace]}
+    role = {"metadata": {"name": name, "labels": CREATED_BY}, "rules": [rule]}
+    assert admin.post(f"{rbac}/clusterroles", role).status_code == 201
+    binding = {
+        "metadata": {"name": name, "labels": CREATED_BY},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
+    }
+    assert admin.post(f"{rbac}/clusterrolebindings", binding).status_code == 201
+    return [f"{rbac}/clusterrolebindings/{name}", f"{rbac}/clusterroles/{name}"]
+
+
+def eventually(check: Any, what: str, deadline: float = 15.0) -> None:
+    """A real cluster's authorizer learns of RBAC changes a moment later; the emulator at once."""
+    end = time.monotonic() + deadline
+    while not check():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for: {what}")
+        time.sleep(0.1)
+
+
 def grant_listing_namespaces(emulator: ThreadedEmulator, name: str, subject: dict[str, str]) -> None:
     admin = bearer(emulator.admin_token)
     rbac = emulator.url + "/apis/rbac.authorization.k8s.io/v1"
@@ -197,17 +259,34 @@ def grant_listing_namespaces(emulator: ThreadedEmulator, name: str, subject: dic
     assert requests.post(f"{rbac}/clusterrolebindings", json=binding, headers=admin, timeout=10).status_code == 201
 
 
-def test_service_account_token(emulator: ThreadedEmulator) -> None:
-    token = emulator.service_account_token("kre", "operator")
-    denied = get(emulator, "/api/v1/namespaces", bearer(token)).json()
-    assert 'User "system:serviceaccount:kre:operator" cannot list' in denied["message"]
-    # The groups of a ServiceAccount's token: all ServiceAccounts, those of its namespace.
-    grant_listing_namespaces(emulator, "kre-accounts", {"kind": "Group", "name": "system:serviceaccounts:kre"})
-    assert get(emulator, "/api/v1/namespaces", bearer(token)).status_code == 200
-    other = emulator.service_account_token("elsewhere", "operator")
-    assert get(emulator, "/api/v1/namespaces", bearer(other)).status_code == 403
-    grant_listing_namespaces(emulator, "all-accounts", {"kind": "Group", "name": "system:serviceaccounts"})
-    assert get(emulator, "/api/v1/namespaces", bearer(other)).status_code == 200
+@pytest.mark.cluster
+def test_service_account_token(kubeconfig: Path, admin: RawApi, namespace: str) -> None:
+    """A ServiceAccount's token (a TokenRequest's) is its user, in system:serviceaccounts and those of its
+    namespace. (A real cluster is shared: the grants are only to read the test's own namespace.)"""
+    other = f"{namespace}-other"
+    assert admin.post("/api/v1/namespaces", {"metadata": {"name": other, "labels": CREATED_BY}}).status_code == 201
+    suffix = namespace.rsplit("-", 1)[-1]
+    made: list[str] = []
+    try:
+        tokens = {}
+        for where in (namespace, other):
+            admin.post(f"/api/v1/namespaces/{where}/serviceaccounts", {"metadata": {"name": "operator"}})
+            request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
+            minted = admin.post(f"/api/v1/namespaces/{where}/serviceaccounts/operator/token", request)
+            tokens[where] = minted.json()["status"]["token"]
+        ours = f"/api/v1/namespaces/{namespace}"
+        with raw_api(kubeconfig, token=tokens[namespace]) as mine, raw_api(kubeconfig, token=tokens[other]) as theirs:
+            denied = mine.get(ours).json()
+            assert f'User "system:serviceaccount:{namespace}:operator" cannot get' in denied["message"]
+            made += grant_reading_namespace(admin, f"ns-{suffix}", namespace, f"system:serviceaccounts:{namespace}")
+            eventually(lambda: mine.get(ours).status_code == 200, "the namespace's accounts to read it")
+            assert theirs.get(ours).status_code == 403
+            made += grant_reading_namespace(admin, f"all-{suffix}", namespace, "system:serviceaccounts")
+            eventually(lambda: theirs.get(ours).status_code == 200, "all accounts to read it")
+    finally:
+        for path in made:
+            admin.delete(path)
+        admin.delete(f"/api/v1/namespaces/{other}")
 
 
 def token_request(emulator: ThreadedEmulator, as_token: str, namespace: str, name: str, **spec: Any) -> Any:
@@ -245,15 +324,25 @@ def test_a_token_request_mints_a_token_of_the_service_account(kubeconfig: Path, 
     assert answer.status.token not in body
 
 
-def test_a_token_request_needs_the_service_account_and_the_permission(emulator: ThreadedEmulator) -> None:
-    assert token_request(emulator, emulator.admin_token, "default", "nobody").status_code == 404
-    too_short = token_request(emulator, emulator.admin_token, "default", "default", expirationSeconds=60)
+@pytest.mark.cluster
+def test_a_token_request_needs_the_service_account_and_the_permission(admin: RawApi, namespace: str) -> None:
+    def token_request(name: str, headers: dict[str, str] | None = None, **spec: Any) -> requests.Response:
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+        return admin.post(f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", body, headers=headers)
+
+    assert token_request("nobody").status_code == 404
+    too_short = token_request("default", expirationSeconds=60)
     assert too_short.status_code == 422
-    assert "may not specify a duration less than 10 minutes" in too_short.json()["message"]
-    outsider = emulator.add_identity("mallory")
-    denied = token_request(emulator, outsider, "default", "default")
+    assert too_short.json()["message"] == (
+        'TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 60: '
+        "may not specify a duration less than 10 minutes"
+    )
+    denied = token_request("default", headers={"Impersonate-User": "mallory"})  # someone without the permission
     assert denied.status_code == 403
-    assert 'cannot create resource "serviceaccounts/token"' in denied.json()["message"]
+    assert denied.json()["message"] == (
+        'serviceaccounts "default" is forbidden: User "mallory" cannot create resource "serviceaccounts/token" '
+        f'in API group "" in the namespace "{namespace}"'
+    )
 
 
 def test_control_routes_take_no_credentials(emulator: ThreadedEmulator) -> None:
