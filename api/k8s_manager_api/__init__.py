@@ -1,1 +1,2 @@
-"""What the operator and the facade share: the custom resources' identity and the Kubernetes API adapter."""
+"""What the operator and the facade share: the custom resources' identity, the Kubernetes API adapter and the text
+log line format."""

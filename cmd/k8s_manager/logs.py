@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import sys
 from typing import TextIO
+
+from k8s_manager_api.logformat import text_line, timestamp
 
 LOG_FORMATS = ("text", "json")
 # Record attributes (`extra=` of a log call) that JSON lines carry as fields of their own; an allow-list, so that
@@ -14,23 +15,15 @@ LOG_FORMATS = ("text", "json")
 JSON_EXTRA_FIELDS = ("rpc", "code", "runtime", "version")
 
 
-def _timestamp(record: logging.LogRecord) -> str:
-    moment = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _one_line(text: str) -> str:
-    return text.replace("\r", "").replace("\n", "\\n")
-
-
 class TextFormatter(logging.Formatter):
-    """`2026-01-02T03:04:05.678Z INFO logger.name: message` with tracebacks folded into the same line."""
+    """`2026-01-02T03:04:05.678Z INFO logger.name: message` with tracebacks folded into the same line (the
+    operator's text lines have the same format: k8s_manager_api.logformat)."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         if record.exc_info:
             message = f"{message}\n{self.formatException(record.exc_info)}"
-        return f"{_timestamp(record)} {record.levelname} {record.name}: {_one_line(message)}"
+        return text_line(record, message)
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,7 +31,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         document: dict[str, object] = {
-            "time": _timestamp(record),
+            "time": timestamp(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

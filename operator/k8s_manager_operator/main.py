@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import TypeVar
 
+from . import logformat
 from .config import ConfigError
 from .operations_config import (
     METRICS_HOST_VARIABLE,
@@ -138,6 +139,8 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(verbose=args.verbose, quiet=args.quiet, log_format=log_format)
+    if args.log_format == "text":
+        logformat.use_text_format()
     if not args.verbose:  # otherwise every liveness probe logs a line
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
