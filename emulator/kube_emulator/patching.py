@@ -192,6 +192,12 @@ def _apply_operation(document: Any, operation: dict[str, Any]) -> Any:
         return document
     if operation.get("op") in ("add", "replace") and "value" not in operation:
         operation = {**operation, "value": None}  # evanphx v4 writes null for a missing value
+    if operation.get("op") == "replace" and operation.get("path"):
+        # evanphx v4's replace looks the key up in an object without checking it is there: a missing member
+        # is added (an array's index must exist, though).
+        parent, part = jsonpatch.JsonPointer(str(operation["path"])).to_last(document)
+        if isinstance(parent, dict) and part not in parent:
+            operation = {**operation, "op": "add"}
     return jsonpatch.JsonPatch([operation]).apply(document, in_place=True)
 
 

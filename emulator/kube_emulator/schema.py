@@ -205,7 +205,9 @@ def _too_long(path: str, max_length: int) -> FieldError:
 
 
 def _too_many(path: str, actual: int, maximum: int) -> FieldError:
-    detail = f"must have at most {maximum} items" if maximum >= 0 else "has too many items"
+    detail = (
+        f"must have at most {maximum} {'item' if maximum == 1 else 'items'}" if maximum >= 0 else "has too many items"
+    )
     return FieldError(TOO_MANY, path, _error_body(TOO_MANY, actual if actual >= 0 else _OMIT, detail))
 
 
@@ -302,10 +304,22 @@ _SUPPORTED_FORMATS: Final = frozenset(
         "bsonobjectid", "uri", "email", "hostname", "ipv4", "ipv6", "cidr", "mac", "uuid", "uuid3", "uuid4",
         "uuid5", "isbn", "isbn10", "isbn13", "creditcard", "ssn", "hexcolor", "rgbcolor", "byte", "password",
         "date", "duration", "datetime",
+        "k8sshortname", "k8slongname",  # (from 1.34)
     }
 )  # fmt: skip
 
 _META_FIELDS: Final = frozenset({"apiVersion", "kind", "metadata"})
+
+
+def _validation_format(schema_type: str, fmt: str) -> str:
+    """StripUnsupportedFormatsPostProcessorForVersion: the format validation uses, "" for the ones it ignores."""
+    if schema_type in ("", "string"):
+        return fmt if fmt.replace("-", "") in _SUPPORTED_FORMATS else ""
+    if schema_type == "integer":
+        return fmt if fmt in ("int32", "int64") else ""
+    if schema_type == "number":
+        return fmt if fmt in ("float", "double") else ""
+    return ""
 
 
 class _Rule(NamedTuple):
@@ -326,7 +340,7 @@ class _Node:
         self.type = _str_field(raw, "type")
         self.nullable = raw.get("nullable") is True
         self.format = _str_field(raw, "format")
-        self.validation_format = self.format if self.format.replace("-", "") in _SUPPORTED_FORMATS else ""
+        self.validation_format = _validation_format(self.type, self.format)
         properties = raw.get("properties")
         self.properties: dict[str, _Node] = (
             {str(k): _Node(v) for k, v in properties.items() if isinstance(v, Mapping)}
@@ -1235,6 +1249,8 @@ _RGBCOLOR_RE: Final = re.compile(
     r"^rgb\(\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*,\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*,"
     r"\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*\)$"
 )
+_SHORT_NAME_RE: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LONG_NAME_RE: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _SSN_RE: Final = re.compile(r"^\d{3}[- ]?\d{2}[- ]?\d{4}$")
 _EMAIL_RE: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 _BSON_RE: Final = re.compile(r"^[0-9a-fA-F]{24}$")
@@ -1395,6 +1411,8 @@ def _check_format(fmt: str, text: str) -> bool:
         "hexcolor": lambda t: _HEXCOLOR_RE.match(t) is not None,
         "rgbcolor": lambda t: _RGBCOLOR_RE.match(t) is not None,
         "bsonobjectid": lambda t: _BSON_RE.match(t) is not None,
+        "k8sshortname": lambda t: len(t) <= 63 and _SHORT_NAME_RE.fullmatch(t) is not None,
+        "k8slongname": lambda t: len(t) <= 253 and _LONG_NAME_RE.fullmatch(t) is not None,
     }
     for uuid_name, pattern in _UUID_RES.items():
         checks[uuid_name] = pattern.match  # type: ignore[assignment]

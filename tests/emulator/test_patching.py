@@ -1,13 +1,22 @@
-"""JSON merge patch, JSON patch and strategic merge patch, as kube-apiserver applies them."""
+"""JSON merge patch, JSON patch and strategic merge patch, as kube-apiserver applies them.
+
+The emulator's patching module is tested directly; the tables of refused patches are then replayed through the API
+on a Deployment (the test marked `cluster`), so that a real kube-apiserver answers them the same.
+"""
 
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kube_emulator.errors import ApiError
 from kube_emulator.patching import json_patch, merge_patch, strategic_merge_patch
+
+from tests.raw_api import RawApi, raw_api
 
 REJECTED = "the server rejected our request due to an error in our request"
 
@@ -103,20 +112,20 @@ def test_merge_patch_does_not_mutate_or_alias_its_inputs() -> None:
     assert (target, patch) == before
 
 
-@pytest.mark.parametrize(
-    ("patch", "message"),
-    [
-        (None, "Invalid JSON Patch"),
-        (
-            ["a"],
-            "error decoding patch: json: cannot unmarshal array into Go value of type map[string]interface {}",
-        ),
-        (
-            "a",
-            "error decoding patch: json: cannot unmarshal string into Go value of type map[string]interface {}",
-        ),
-    ],
-)
+MERGE_PATCH_ERRORS: list[Any] = [
+    (None, "Invalid JSON Patch"),
+    (
+        ["a"],
+        "error decoding patch: json: cannot unmarshal array into Go value of type map[string]interface {}",
+    ),
+    (
+        "a",
+        "error decoding patch: json: cannot unmarshal string into Go value of type map[string]interface {}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("patch", "message"), MERGE_PATCH_ERRORS)
 def test_merge_patch_rejects_non_objects(patch: Any, message: str) -> None:
     error = api_error(merge_patch, {"a": 1}, patch)
     assert (error.code, error.reason, error.message) == (400, "BadRequest", message)
@@ -149,21 +158,21 @@ def test_json_patch_applies_every_operation() -> None:
     assert target["metadata"]["labels"] == {"a": "1"}
 
 
-@pytest.mark.parametrize(
-    "operations",
-    [
-        [{"op": "test", "path": "/spec/replicas", "value": 2}],
-        [{"op": "test", "path": "/spec/replicas", "value": True}],  # JSON types differ from 1
-        [{"op": "test", "path": "/spec/missing", "value": 1}],
-        [{"op": "remove", "path": "/spec/missing"}],
-        [{"op": "replace", "path": "/spec/missing", "value": 1}],
-        [{"op": "add", "path": "/no/such/parent", "value": 1}],
-        [{"op": "move", "from": "/spec/missing", "path": "/spec/x"}],
-        [{"op": "frobnicate", "path": "/spec"}],
-        [{"op": "add", "path": "spec", "value": 1}],
-        [{"op": "add", "path": "/spec/x", "value": 1}, {"op": "test", "path": "/spec/x", "value": 2}],
-    ],
-)
+JSON_PATCH_FAILURES: list[Any] = [
+    [{"op": "test", "path": "/spec/replicas", "value": 2}],
+    [{"op": "test", "path": "/spec/replicas", "value": True}],  # JSON types differ from 1
+    [{"op": "test", "path": "/spec/missing", "value": 1}],
+    [{"op": "remove", "path": "/spec/missing"}],
+    [{"op": "replace", "path": "/spec/missing/x", "value": 1}],  # a member of a missing parent
+    [{"op": "add", "path": "/no/such/parent", "value": 1}],
+    [{"op": "move", "from": "/spec/missing", "path": "/spec/x"}],
+    [{"op": "frobnicate", "path": "/spec"}],
+    [{"op": "add", "path": "spec", "value": 1}],
+    [{"op": "add", "path": "/spec/x", "value": 1}, {"op": "test", "path": "/spec/x", "value": 2}],
+]
+
+
+@pytest.mark.parametrize("operations", JSON_PATCH_FAILURES)
 def test_json_patch_failures_are_the_generic_422(operations: list[dict[str, Any]]) -> None:
     error = api_error(json_patch, {"spec": {"replicas": 1}}, operations)
     assert error.status() == {
@@ -178,6 +187,14 @@ def test_json_patch_failures_are_the_generic_422(operations: list[dict[str, Any]
     }
 
 
+def test_json_patch_replace_of_a_missing_member_adds_it() -> None:
+    """evanphx v4 (kube-apiserver's) does not check that an object has the member it replaces."""
+    assert json_patch({"spec": {}}, [{"op": "replace", "path": "/spec/x", "value": 1}]) == {"spec": {"x": 1}}
+    # An array's index must exist, though.
+    error = api_error(json_patch, {"spec": {"items": [1]}}, [{"op": "replace", "path": "/spec/items/5", "value": 1}])
+    assert (error.code, error.message) == (422, REJECTED)
+
+
 def test_json_patch_test_of_a_missing_member_against_null_passes() -> None:
     result = json_patch({"spec": {}}, [{"op": "test", "path": "/spec/paused", "value": None}])
     assert result == {"spec": {}}
@@ -187,23 +204,23 @@ def test_json_patch_add_without_value_writes_null() -> None:
     assert json_patch({"spec": {}}, [{"op": "add", "path": "/spec/x"}]) == {"spec": {"x": None}}
 
 
-@pytest.mark.parametrize(
-    ("operations", "message"),
-    [
-        (
-            {"op": "add"},
-            "error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp",
-        ),
-        (
-            ["add"],
-            "error decoding patch: json: cannot unmarshal string into Go value of type handlers.jsonPatchOp",
-        ),
-        (
-            [{"op": "add", "path": 3, "value": 1}],
-            "error decoding patch: json: cannot unmarshal number into Go struct field jsonPatchOp.path of type string",
-        ),
-    ],
-)
+JSON_PATCH_BODY_ERRORS: list[Any] = [
+    (
+        {"op": "add"},
+        "error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp",
+    ),
+    (
+        ["add"],
+        "error decoding patch: json: cannot unmarshal string into Go value of type handlers.jsonPatchOp",
+    ),
+    (
+        [{"op": "add", "path": 3, "value": 1}],
+        "error decoding patch: json: cannot unmarshal number into Go struct field jsonPatchOp.path of type string",
+    ),
+]
+
+
+@pytest.mark.parametrize(("operations", "message"), JSON_PATCH_BODY_ERRORS)
 def test_json_patch_body_must_be_a_list_of_operations(operations: Any, message: str) -> None:
     error = api_error(json_patch, {"a": 1}, operations)
     assert (error.code, error.reason, error.message) == (400, "BadRequest", message)
@@ -547,54 +564,54 @@ def test_smp_is_refused_for_kinds_without_patch_metadata() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("patch", "code", "reason", "message"),
-    [
-        (
-            {"spec": {"template": {"spec": {"containers": [{"image": "nginx"}]}}}},
-            500,
-            "",
-            "map: map[image:nginx] does not contain declared merge key: name",
-        ),
-        (
-            {"spec": {"$patch": "merge-please"}},
-            500,
-            "",
-            "unknown patch type: merge-please in map: map[$patch:merge-please]",
-        ),
-        (
-            {"spec": {"template": {"spec": {"containers": [{"name": "app", "$patch": "merge"}]}}}},
-            500,
-            "",
-            "merging lists cannot yet be specified in the patch",
-        ),
-        (
-            {"metadata": {"$deleteFromPrimitiveListfinalizers": ["a"]}},
-            400,
-            "BadRequest",
-            "invalid patch format of primitive list",
-        ),
-        (
-            {"metadata": {"$setElementOrder": []}},
-            400,
-            "BadRequest",
-            "invalid patch format of setElementOrder list",
-        ),
-        ({"metadata": {"$retainKeys": "name"}}, 400, "BadRequest", "invalid patch format of retainKeys"),
-        (
-            {"metadata": {"finalizers": [["nested"]]}},
-            500,
-            "",
-            "list element types are not identical: [[example.com/a example.com/b] [[nested]]]",
-        ),
-        (
-            ["not", "a", "map"],
-            400,
-            "BadRequest",
-            "json: cannot unmarshal array into Go value of type map[string]interface {}",
-        ),
-    ],
-)
+SMP_ERRORS: list[Any] = [
+    (
+        {"spec": {"template": {"spec": {"containers": [{"image": "nginx"}]}}}},
+        500,
+        "",
+        "map: map[image:nginx] does not contain declared merge key: name",
+    ),
+    (
+        {"spec": {"$patch": "merge-please"}},
+        500,
+        "",
+        "unknown patch type: merge-please in map: map[$patch:merge-please]",
+    ),
+    (
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "$patch": "merge"}]}}}},
+        500,
+        "",
+        "merging lists cannot yet be specified in the patch",
+    ),
+    (
+        {"metadata": {"$deleteFromPrimitiveListfinalizers": ["a"]}},
+        400,
+        "BadRequest",
+        "invalid patch format of primitive list",
+    ),
+    (
+        {"metadata": {"$setElementOrder": []}},
+        400,
+        "BadRequest",
+        "invalid patch format of setElementOrder list",
+    ),
+    ({"metadata": {"$retainKeys": "name"}}, 400, "BadRequest", "invalid patch format of retainKeys"),
+    (
+        {"metadata": {"finalizers": [["nested"]]}},
+        500,
+        "",
+        "list element types are not identical: [[example.com/a example.com/b] [[nested]]]",
+    ),
+    (
+        ["not", "a", "map"],
+        400,
+        "BadRequest",
+        "json: cannot unmarshal array into Go value of type map[string]interface {}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("patch", "code", "reason", "message"), SMP_ERRORS)
 def test_smp_errors(patch: Any, code: int, reason: str, message: str) -> None:
     error = api_error(strategic_merge_patch, deployment(), patch, "Deployment")
     assert (error.code, error.reason, error.message) == (code, reason, message)
@@ -629,3 +646,46 @@ def test_smp_null_patch_changes_nothing_and_inputs_stay_untouched() -> None:
     result = strategic_merge_patch(live, {"spec": {"replicas": 3}}, "Deployment")
     result["metadata"]["labels"]["x"] = "y"
     assert live == deployment()
+
+
+# --- the refused patches, through the API ---------------------------------------------------------------
+
+
+@pytest.fixture
+def raw(kubeconfig: Path) -> Iterator[RawApi]:
+    with raw_api(kubeconfig) as api:
+        yield api
+
+
+@pytest.mark.cluster
+def test_refused_patches_through_the_api(raw: RawApi, namespace: str) -> None:
+    """The tables above, sent to a Deployment like `deployment()` (owned by nobody: a real garbage collector
+    would take it otherwise); each is refused as the table says, and the Deployment stays as it was."""
+    live = deployment()
+    del live["status"], live["metadata"]["ownerReferences"]
+    live["metadata"]["namespace"] = namespace
+    deployments = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    created = raw.post(deployments, live)
+    assert created.status_code == 201, created.text
+    web = f"{deployments}/web"
+
+    def refused(body: Any, content_type: str) -> tuple[int, str, str]:
+        answer = raw.request("PATCH", web, data=json.dumps(body), headers={"Content-Type": content_type})
+        status = answer.json()
+        return answer.status_code, status.get("reason", ""), status["message"]
+
+    for patch, message in MERGE_PATCH_ERRORS:
+        assert refused(patch, "application/merge-patch+json") == (400, "BadRequest", message), patch
+    for operations in JSON_PATCH_FAILURES:
+        assert refused(operations, "application/json-patch+json") == (422, "Invalid", REJECTED), operations
+    for operations, message in JSON_PATCH_BODY_ERRORS:
+        assert refused(operations, "application/json-patch+json") == (400, "BadRequest", message), operations
+    for patch, code, reason, message in SMP_ERRORS:
+        assert refused(patch, "application/strategic-merge-patch+json") == (code, reason, message), patch
+    too_many = [{"op": "test", "path": "/spec/replicas", "value": 1}] * 10001
+    assert refused(too_many, "application/json-patch+json")[:2] == (413, "RequestEntityTooLarge")
+
+    # (Its controller writes the status meanwhile: the spec and the generation tell.)
+    after, before = raw.get(web).json(), created.json()
+    assert (after["metadata"]["generation"], after["spec"]) == (before["metadata"]["generation"], before["spec"])
+    raw.patch(web, {"metadata": {"finalizers": None}}, "application/merge-patch+json")

@@ -1,8 +1,18 @@
-"""CRD schemas: pruning, defaulting and validation, with the apiserver's exact field paths and messages."""
+"""CRD schemas: pruning, defaulting and validation, with the apiserver's exact field paths and messages.
+
+The emulator's schema module is tested directly; the tables of values, valid and not, are then replayed through
+the API (the test marked `cluster`): one CRD with a property per case, so that a real kube-apiserver answers
+them the same.
+"""
 
 from __future__ import annotations
 
 import copy
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +23,8 @@ from kube_emulator.schema import (
     validate_custom_resource_metadata,
 )
 from kube_emulator.validation import FieldError
+
+from tests.raw_api import RawApi, raw_api
 
 BLOCKED = FieldError(
     "FieldValueInvalid",
@@ -371,64 +383,64 @@ def errors_for(properties: dict[str, Any], spec: Any, **extra: Any) -> list[Fiel
     return spec_schema(properties, **extra).validate(resource(spec))
 
 
-@pytest.mark.parametrize(
-    ("schema", "value", "expected"),
-    [
+TYPE_ERRORS: list[Any] = [
+    (
+        {"type": "integer"},
+        "string",
         (
-            {"type": "integer"},
-            "string",
-            (
-                "FieldValueTypeInvalid",
-                'Invalid value: "string": spec.x in body must be of type integer: "string"',
-            ),
+            "FieldValueTypeInvalid",
+            'Invalid value: "string": spec.x in body must be of type integer: "string"',
         ),
+    ),
+    (
+        {"type": "integer"},
+        1.5,
         (
-            {"type": "integer"},
-            1.5,
-            (
-                "FieldValueTypeInvalid",
-                'Invalid value: "number": spec.x in body must be of type integer: "number"',
-            ),
+            "FieldValueTypeInvalid",
+            'Invalid value: "number": spec.x in body must be of type integer: "number"',
         ),
+    ),
+    (
+        {"type": "string"},
+        {"a": 1},
         (
-            {"type": "string"},
-            {"a": 1},
-            (
-                "FieldValueTypeInvalid",
-                'Invalid value: "object": spec.x in body must be of type string: "object"',
-            ),
+            "FieldValueTypeInvalid",
+            'Invalid value: "object": spec.x in body must be of type string: "object"',
         ),
+    ),
+    (
+        {"type": "boolean"},
+        "true",
         (
-            {"type": "boolean"},
-            "true",
-            (
-                "FieldValueTypeInvalid",
-                'Invalid value: "string": spec.x in body must be of type boolean: "string"',
-            ),
+            "FieldValueTypeInvalid",
+            'Invalid value: "string": spec.x in body must be of type boolean: "string"',
         ),
+    ),
+    (
+        {"type": "array", "items": {"type": "string"}},
+        "a",
         (
-            {"type": "array", "items": {"type": "string"}},
-            "a",
-            (
-                "FieldValueTypeInvalid",
-                'Invalid value: "string": spec.x in body must be of type array: "string"',
-            ),
+            "FieldValueTypeInvalid",
+            'Invalid value: "string": spec.x in body must be of type array: "string"',
         ),
+    ),
+    (
+        {"type": "object"},
+        None,
+        ("FieldValueTypeInvalid", 'Invalid value: "null": spec.x in body must be of type object: "null"'),
+    ),
+    (
+        {"x-kubernetes-int-or-string": True},
+        True,
         (
-            {"type": "object"},
-            None,
-            ("FieldValueTypeInvalid", 'Invalid value: "null": spec.x in body must be of type object: "null"'),
+            "FieldValueTypeInvalid",
+            'Invalid value: "boolean": spec.x in body must be of type integer,string: "boolean"',
         ),
-        (
-            {"x-kubernetes-int-or-string": True},
-            True,
-            (
-                "FieldValueTypeInvalid",
-                'Invalid value: "boolean": spec.x in body must be of type integer,string: "boolean"',
-            ),
-        ),
-    ],
-)
+    ),
+]
+
+
+@pytest.mark.parametrize(("schema", "value", "expected"), TYPE_ERRORS)
 def test_type_errors(schema: dict[str, Any], value: Any, expected: tuple[str, str]) -> None:
     found = errors_for({"x": schema}, {"x": value})
     if value == 1.5:  # the number validator, which runs all the same, cannot read 1.5 as an integer either
@@ -438,48 +450,51 @@ def test_type_errors(schema: dict[str, Any], value: Any, expected: tuple[str, st
     assert found == [FieldError(expected[0], "spec.x", expected[1])]
 
 
-@pytest.mark.parametrize(
-    ("schema", "value"),
-    [
-        ({"type": "integer"}, 3),
-        ({"type": "integer"}, 3.0),  # an integral float is an integer
-        ({"type": "number"}, 3),
-        ({"type": "number"}, 2.5),
-        ({"type": "string"}, ""),
-        ({"type": "object", "nullable": True}, None),
-        ({"x-kubernetes-int-or-string": True}, 8080),
-        ({"x-kubernetes-int-or-string": True}, "http"),
-        ({"type": "integer", "format": "int32"}, 2**40),  # the apiserver ignores int32/int64 formats
-        ({"type": "string", "format": "date-time"}, "2024-05-01T10:00:00Z"),
-        ({"type": "string", "format": "date-time"}, "2024-05-01T10:00:00.123+02:00"),
-        ({"type": "string", "format": "date"}, "2024-02-29"),
-        ({"type": "string", "format": "byte"}, "aGVsbG8="),
-        ({"type": "string", "format": "uuid"}, "123e4567-e89b-12d3-a456-426614174000"),
-        ({"type": "string", "format": "ipv4"}, "10.0.0.1"),
-        ({"type": "string", "format": "duration"}, "1h30m"),
-        ({"type": "string", "format": "uri"}, "https://example.com/x"),
-        ({"type": "string", "format": "not-a-known-format"}, "anything"),
-    ],
-)
+VALID_VALUES: list[Any] = [
+    ({"type": "integer"}, 3),
+    ({"type": "integer"}, 3.0),  # an integral float is an integer
+    ({"type": "number"}, 3),
+    ({"type": "number"}, 2.5),
+    ({"type": "string"}, ""),
+    ({"type": "object", "nullable": True}, None),
+    ({"x-kubernetes-int-or-string": True}, 8080),
+    ({"x-kubernetes-int-or-string": True}, "http"),
+    ({"type": "integer", "format": "int32"}, 2**31 - 1),
+    ({"type": "integer", "format": "int64"}, 2**40),
+    ({"type": "string", "format": "k8s-short-name"}, "web-1"),  # from 1.34
+    ({"type": "string", "format": "k8s-long-name"}, "web-1.example.com"),
+    ({"type": "string", "format": "date-time"}, "2024-05-01T10:00:00Z"),
+    ({"type": "string", "format": "date-time"}, "2024-05-01T10:00:00.123+02:00"),
+    ({"type": "string", "format": "date"}, "2024-02-29"),
+    ({"type": "string", "format": "byte"}, "aGVsbG8="),
+    ({"type": "string", "format": "uuid"}, "123e4567-e89b-12d3-a456-426614174000"),
+    ({"type": "string", "format": "ipv4"}, "10.0.0.1"),
+    ({"type": "string", "format": "duration"}, "1h30m"),
+    ({"type": "string", "format": "uri"}, "https://example.com/x"),
+    ({"type": "string", "format": "not-a-known-format"}, "anything"),
+]
+
+
+@pytest.mark.parametrize(("schema", "value"), VALID_VALUES)
 def test_valid_values(schema: dict[str, Any], value: Any) -> None:
     assert errors_for({"x": schema}, {"x": value}) == []
 
 
-@pytest.mark.parametrize(
-    ("fmt", "value"),
-    [
-        ("date-time", "yesterday"),
-        ("date-time", "2024-05-01 10:00:00"),
-        ("date", "2023-02-29"),
-        ("byte", "not base64!"),
-        ("uuid", "123"),
-        ("ipv4", "10.0.0.256"),
-        ("ipv6", "10.0.0.1"),
-        ("duration", "soon"),
-        ("email", "nobody"),
-        ("uri", "not a uri"),
-    ],
-)
+FORMAT_ERRORS: list[Any] = [
+    ("date-time", "yesterday"),
+    ("date-time", "2024-05-01 10:00:00"),
+    ("date", "2023-02-29"),
+    ("byte", "not base64!"),
+    ("uuid", "123"),
+    ("ipv4", "10.0.0.256"),
+    ("ipv6", "10.0.0.1"),
+    ("duration", "soon"),
+    ("email", "nobody"),
+    ("uri", "not a uri"),
+]
+
+
+@pytest.mark.parametrize(("fmt", "value"), FORMAT_ERRORS)
 def test_format_errors(fmt: str, value: str) -> None:
     assert errors_for({"x": {"type": "string", "format": fmt}}, {"x": value}) == [
         FieldError(
@@ -488,6 +503,29 @@ def test_format_errors(fmt: str, value: str) -> None:
             f'Invalid value: "{value}": spec.x in body must be of type {fmt}: "{value}"',
         )
     ]
+
+
+INTEGER_FORMAT_ERRORS = [
+    # kube-openapi's number validator: the value, as Go prints it, must parse as the format's integer.
+    ({"type": "integer", "format": "int32"}, 2**31, "integer with format int32"),
+    ({"type": "integer", "format": "int64"}, 2.5, "integer with format int64"),
+]
+
+
+@pytest.mark.parametrize(("schema", "value", "checked"), INTEGER_FORMAT_ERRORS)
+def test_integer_formats_bound_the_value(schema: dict[str, Any], value: Any, checked: str) -> None:
+    found = errors_for({"x": schema}, {"x": value})
+    range_error = FieldError(
+        "FieldValueInvalid", ROOT_PATH, f'Invalid value: "": Checked value must be of type {checked} in spec.x'
+    )
+    if isinstance(value, int):
+        assert found == [range_error]
+    else:  # 2.5 is no integer to the type check either, which comes first
+        assert [(e.reason, e.field) for e in found] == [
+            ("FieldValueTypeInvalid", "spec.x"),
+            ("FieldValueInvalid", ROOT_PATH),
+        ]
+        assert found[1] == range_error
 
 
 def test_enum() -> None:
@@ -520,83 +558,83 @@ def test_required_at_the_root() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("schema", "good", "bad", "expected"),
-    [
-        (
-            {"type": "string", "pattern": "^[a-z]+$"},
-            "abc",
-            "ABC",
-            ("FieldValueInvalid", "Invalid value: \"ABC\": spec.x in body should match '^[a-z]+$'"),
-        ),
-        (
-            {"type": "string", "minLength": 3},
-            "abc",
-            "ab",
-            ("FieldValueInvalid", 'Invalid value: "ab": spec.x in body should be at least 3 chars long'),
-        ),
-        (
-            {"type": "string", "maxLength": 63},
-            "a" * 63,
-            "a" * 64,
-            ("FieldValueTooLong", "Too long: may not be more than 63 bytes"),
-        ),
-        (
-            {"type": "integer", "minimum": 1},
-            1,
-            0,
-            ("FieldValueInvalid", "Invalid value: 0: spec.x in body should be greater than or equal to 1"),
-        ),
-        (
-            {"type": "integer", "maximum": 10},
-            10,
-            11,
-            ("FieldValueInvalid", "Invalid value: 11: spec.x in body should be less than or equal to 10"),
-        ),
-        (
-            {"type": "integer", "maximum": 10, "exclusiveMaximum": True},
-            9,
-            10,
-            ("FieldValueInvalid", "Invalid value: 10: spec.x in body should be less than 10"),
-        ),
-        (
-            {"type": "number", "minimum": 0.5, "exclusiveMinimum": True},
-            0.6,
-            0.5,
-            ("FieldValueInvalid", "Invalid value: 0.5: spec.x in body should be greater than 0.5"),
-        ),
-        (
-            {"type": "integer", "multipleOf": 5},
-            15,
-            12,
-            ("FieldValueInvalid", "Invalid value: 12: spec.x in body should be a multiple of 5"),
-        ),
-        (
-            {"type": "array", "items": {"type": "string"}, "minItems": 2},
-            ["a", "b"],
-            ["a"],
-            ("FieldValueInvalid", "Invalid value: 1: spec.x in body should have at least 2 items"),
-        ),
-        (
-            {"type": "array", "items": {"type": "string"}, "maxItems": 2},
-            ["a", "b"],
-            ["a", "b", "c"],
-            ("FieldValueTooMany", "Too many: 3: must have at most 2 items"),
-        ),
-        (
-            {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1},
-            {"a": "1"},
-            {},
-            ("FieldValueInvalid", "Invalid value: 0: spec.x in body should have at least 1 properties"),
-        ),
-        (
-            {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 1},
-            {"a": "1"},
-            {"a": "1", "b": "2"},
-            ("FieldValueTooMany", "Too many: 2: must have at most 1 items"),
-        ),
-    ],
-)
+VALUE_VALIDATIONS: list[Any] = [
+    (
+        {"type": "string", "pattern": "^[a-z]+$"},
+        "abc",
+        "ABC",
+        ("FieldValueInvalid", "Invalid value: \"ABC\": spec.x in body should match '^[a-z]+$'"),
+    ),
+    (
+        {"type": "string", "minLength": 3},
+        "abc",
+        "ab",
+        ("FieldValueInvalid", 'Invalid value: "ab": spec.x in body should be at least 3 chars long'),
+    ),
+    (
+        {"type": "string", "maxLength": 63},
+        "a" * 63,
+        "a" * 64,
+        ("FieldValueTooLong", "Too long: may not be more than 63 bytes"),
+    ),
+    (
+        {"type": "integer", "minimum": 1},
+        1,
+        0,
+        ("FieldValueInvalid", "Invalid value: 0: spec.x in body should be greater than or equal to 1"),
+    ),
+    (
+        {"type": "integer", "maximum": 10},
+        10,
+        11,
+        ("FieldValueInvalid", "Invalid value: 11: spec.x in body should be less than or equal to 10"),
+    ),
+    (
+        {"type": "integer", "maximum": 10, "exclusiveMaximum": True},
+        9,
+        10,
+        ("FieldValueInvalid", "Invalid value: 10: spec.x in body should be less than 10"),
+    ),
+    (
+        {"type": "number", "minimum": 0.5, "exclusiveMinimum": True},
+        0.6,
+        0.5,
+        ("FieldValueInvalid", "Invalid value: 0.5: spec.x in body should be greater than 0.5"),
+    ),
+    (
+        {"type": "integer", "multipleOf": 5},
+        15,
+        12,
+        ("FieldValueInvalid", "Invalid value: 12: spec.x in body should be a multiple of 5"),
+    ),
+    (
+        {"type": "array", "items": {"type": "string"}, "minItems": 2},
+        ["a", "b"],
+        ["a"],
+        ("FieldValueInvalid", "Invalid value: 1: spec.x in body should have at least 2 items"),
+    ),
+    (
+        {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+        ["a", "b"],
+        ["a", "b", "c"],
+        ("FieldValueTooMany", "Too many: 3: must have at most 2 items"),
+    ),
+    (
+        {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1},
+        {"a": "1"},
+        {},
+        ("FieldValueInvalid", "Invalid value: 0: spec.x in body should have at least 1 properties"),
+    ),
+    (
+        {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 1},
+        {"a": "1"},
+        {"a": "1", "b": "2"},
+        ("FieldValueTooMany", "Too many: 2: must have at most 1 item"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("schema", "good", "bad", "expected"), VALUE_VALIDATIONS)
 def test_value_validations(schema: dict[str, Any], good: Any, bad: Any, expected: tuple[str, str]) -> None:
     assert errors_for({"x": schema}, {"x": good}) == []
     assert errors_for({"x": schema}, {"x": bad}) == [FieldError(expected[0], "spec.x", expected[1])]
@@ -1589,3 +1627,80 @@ def test_crd_in_a_protected_group_needs_api_approval() -> None:
     ]
     definition["metadata"]["annotations"] = {"api-approved.kubernetes.io": "unapproved, testing only"}
     assert validate_crd_definition(definition) == []
+
+
+# --- the value tables, through the API ------------------------------------------------------------------
+
+
+@pytest.fixture
+def raw(kubeconfig: Path) -> Iterator[RawApi]:
+    with raw_api(kubeconfig) as api:
+        yield api
+
+
+@pytest.mark.cluster
+def test_value_tables_through_the_api(raw: RawApi, namespace: str) -> None:
+    """TYPE_ERRORS, VALID_VALUES, FORMAT_ERRORS and VALUE_VALIDATIONS against one CRD: property x<i> of case i."""
+    cases: list[tuple[dict[str, Any], Any, list[tuple[str, str]]]] = []  # schema, value, expected (reason, message)
+    # (A null of a field that is not nullable never gets there: decoding prunes it first.)
+    cases += [(schema, value, [expected]) for schema, value, expected in TYPE_ERRORS if value is not None]
+    cases += [(schema, value, []) for schema, value in VALID_VALUES]
+    cases += [
+        (
+            {"type": "string", "format": fmt},
+            value,
+            [("FieldValueTypeInvalid", f'Invalid value: "{value}": spec.x in body must be of type {fmt}: "{value}"')],
+        )
+        for fmt, value in FORMAT_ERRORS
+    ]
+    for schema, good, bad, expected in VALUE_VALIDATIONS:
+        cases += [(schema, good, []), (schema, bad, [expected])]
+    for schema, value, checked in INTEGER_FORMAT_ERRORS:
+        message = f'Invalid value: "": Checked value must be of type {checked} in spec.x'
+        wrong_type = [] if isinstance(value, int) else [errors_for({"x": schema}, {"x": value})[0][::2]]
+        cases.append((schema, value, [*wrong_type, ("FieldValueInvalid", message)]))
+    group = f"schema-{uuid.uuid4().hex[:8]}.example.com"
+    properties = {f"x{index}": schema for index, (schema, _, _) in enumerate(cases)}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"things.{group}", "labels": {"app.kubernetes.io/created-by": "k8s-manager-tests"}},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": {"type": "object", "properties": properties}},
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    made = raw.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    assert made.status_code == 201, made.text
+    things = f"/apis/{group}/v1/namespaces/{namespace}/things"
+    try:
+        end = time.monotonic() + 30
+        while raw.get(things).status_code != 200:  # a real API server serves it a moment later
+            assert time.monotonic() < end, "the CRD is not served"
+            time.sleep(0.2)
+        for index, (schema, value, expected) in enumerate(cases):
+            body = {"apiVersion": f"{group}/v1", "kind": "Thing", "metadata": {"name": f"t{index}"}}
+            body["spec"] = {f"x{index}": value}
+            answer = raw.post(things, body, params={"dryRun": "All"})
+            found = [(c["reason"], c["message"]) for c in answer.json().get("details", {}).get("causes", [])]
+            wanted = [(reason, message.replace("spec.x", f"spec.x{index}")) for reason, message in expected]
+            if value == 1.5 and schema == {"type": "integer"}:  # the number validator's own complaint, too
+                checked = f'Invalid value: "": Checked value must be of type integer (default format) in spec.x{index}'
+                wanted.append(("FieldValueInvalid", checked))
+            assert found == wanted, (index, json.dumps(schema), value)
+    finally:
+        raw.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/things.{group}")

@@ -1,13 +1,21 @@
-"""Label and field selectors: kube-apiserver's grammar, matching rules and error messages."""
+"""Label and field selectors: kube-apiserver's grammar, matching rules and error messages.
+
+The emulator's selector module is tested directly; the tables of operators and error messages are then replayed
+through the API (the tests marked `cluster`), so that a real kube-apiserver answers them the same.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kube_emulator.errors import ApiError
 from kube_emulator.resources import BUILTIN_TYPES, ResourceType
 from kube_emulator.selectors import FieldSelector, LabelSelector
+
+from tests.raw_api import RawApi, raw_api
 
 LABEL_VALUE_RULES = (
     "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
@@ -36,38 +44,38 @@ def bad_request(call: Any, *args: Any) -> str:
 # --- label selectors: operators -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("selector", "labels", "expected"),
-    [
-        ("app=web", {"app": "web"}, True),
-        ("app=web", {"app": "db"}, False),
-        ("app=web", {}, False),
-        ("app==web", {"app": "web"}, True),
-        ("app==web", {"app": "db"}, False),
-        ("app!=web", {"app": "db"}, True),
-        ("app!=web", {"app": "web"}, False),
-        ("app!=web", {}, True),  # a missing label satisfies !=
-        ("tier in (front,back)", {"tier": "back"}, True),
-        ("tier in (front,back)", {"tier": "db"}, False),
-        ("tier in (front,back)", {}, False),
-        ("tier notin (front,back)", {"tier": "db"}, True),
-        ("tier notin (front,back)", {"tier": "front"}, False),
-        ("tier notin (front,back)", {}, True),  # a missing label satisfies notin
-        ("canary", {"canary": ""}, True),
-        ("canary", {"app": "web"}, False),
-        ("!canary", {"app": "web"}, True),
-        ("!canary", {"canary": "true"}, False),
-        ("replicas>2", {"replicas": "3"}, True),
-        ("replicas>2", {"replicas": "2"}, False),
-        ("replicas>2", {"replicas": "many"}, False),
-        ("replicas<2", {"replicas": "1"}, True),
-        ("replicas<2", {}, False),
-        ("app=", {"app": ""}, True),
-        ("app=", {}, False),
-        ("tier in ()", {"tier": ""}, True),
-        ("example.com/team=ml", {"example.com/team": "ml"}, True),
-    ],
-)
+LABEL_OPERATOR_CASES: list[tuple[Any, ...]] = [
+    ("app=web", {"app": "web"}, True),
+    ("app=web", {"app": "db"}, False),
+    ("app=web", {}, False),
+    ("app==web", {"app": "web"}, True),
+    ("app==web", {"app": "db"}, False),
+    ("app!=web", {"app": "db"}, True),
+    ("app!=web", {"app": "web"}, False),
+    ("app!=web", {}, True),  # a missing label satisfies !=
+    ("tier in (front,back)", {"tier": "back"}, True),
+    ("tier in (front,back)", {"tier": "db"}, False),
+    ("tier in (front,back)", {}, False),
+    ("tier notin (front,back)", {"tier": "db"}, True),
+    ("tier notin (front,back)", {"tier": "front"}, False),
+    ("tier notin (front,back)", {}, True),  # a missing label satisfies notin
+    ("canary", {"canary": ""}, True),
+    ("canary", {"app": "web"}, False),
+    ("!canary", {"app": "web"}, True),
+    ("!canary", {"canary": "true"}, False),
+    ("replicas>2", {"replicas": "3"}, True),
+    ("replicas>2", {"replicas": "2"}, False),
+    ("replicas>2", {"replicas": "many"}, False),
+    ("replicas<2", {"replicas": "1"}, True),
+    ("replicas<2", {}, False),
+    ("app=", {"app": ""}, True),
+    ("app=", {}, False),
+    ("tier in ()", {"tier": ""}, True),
+    ("example.com/team=ml", {"example.com/team": "ml"}, True),
+]
+
+
+@pytest.mark.parametrize(("selector", "labels", "expected"), LABEL_OPERATOR_CASES)
 def test_label_selector_operator(selector: str, labels: dict[str, str], expected: bool) -> None:
     assert LabelSelector.parse(selector).matches(labels) is expected
 
@@ -113,59 +121,59 @@ def test_selectors_print_canonically_sorted_by_key() -> None:
 # --- label selectors: errors ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("selector", "message"),
-    [
-        ("a in b", "unable to parse requirement: found 'b' expected: '('"),
-        ("a notin", "unable to parse requirement: found '' expected: '('"),
-        ("a b", "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"),
-        ("a!", "unable to parse requirement: found '!', expected: in, notin, =, ==, !=, gt, lt"),
-        ("a in (x", "unable to parse requirement: found '', expected: ',' or ')'"),
-        ("a=(", "unable to parse requirement: found '(', expected: identifier"),
-        ("!", "unable to parse requirement: found '', expected: identifier"),
-        ("a,", "found '', expected: identifier after ','"),
-        (",a", "found ',', expected: !, identifier, or 'end of string'"),
-        ("a=b c", "found 'c', expected: ',' or 'end of string'"),
-        ("!a=b", "found '=', expected: ',' or 'end of string'"),
-        (
-            "a<x",
-            'unable to parse requirement: values[0]: Invalid value: "x": '
-            "for 'Gt', 'Lt' operators, the value must be an integer",
-        ),
-        ("_x=y", f'unable to parse requirement: <nil>: Invalid value: "_x": {NAME_PART_RULES}'),
-        (
-            "app=-bad",
-            f'unable to parse requirement: values[0][app]: Invalid value: "-bad": {LABEL_VALUE_RULES}',
-        ),
-        (
-            "app=" + "v" * 64,
-            f'unable to parse requirement: values[0][app]: Invalid value: "{"v" * 64}": must be no more than 63 bytes',
-        ),
-        (
-            "a/b/c",
-            'unable to parse requirement: <nil>: Invalid value: "a/b/c": a valid label key must consist of '
-            "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character "
-            "(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-            "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' "
-            "(e.g. 'example.com/MyName')",
-        ),
-        (
-            "Example.com/a",
-            'unable to parse requirement: <nil>: Invalid value: "Example.com/a": prefix part a lowercase '
-            "RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
-            "start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
-            "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-        ),
-        (
-            "/a",
-            'unable to parse requirement: <nil>: Invalid value: "/a": prefix part must be non-empty',
-        ),
-        (
-            "k" * 64,
-            f'unable to parse requirement: <nil>: Invalid value: "{"k" * 64}": name part must be no more than 63 bytes',
-        ),
-    ],
-)
+LABEL_ERROR_CASES: list[tuple[Any, ...]] = [
+    ("a in b", "unable to parse requirement: found 'b' expected: '('"),
+    ("a notin", "unable to parse requirement: found '' expected: '('"),
+    ("a b", "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"),
+    ("a!", "unable to parse requirement: found '!', expected: in, notin, =, ==, !=, gt, lt"),
+    ("a in (x", "unable to parse requirement: found '', expected: ',' or ')'"),
+    ("a=(", "unable to parse requirement: found '(', expected: identifier"),
+    ("!", "unable to parse requirement: found '', expected: identifier"),
+    ("a,", "found '', expected: identifier after ','"),
+    (",a", "found ',', expected: !, identifier, or 'end of string'"),
+    ("a=b c", "found 'c', expected: ',' or 'end of string'"),
+    ("!a=b", "found '=', expected: ',' or 'end of string'"),
+    (
+        "a<x",
+        'unable to parse requirement: values[0]: Invalid value: "x": '
+        "for 'Gt', 'Lt' operators, the value must be an integer",
+    ),
+    ("_x=y", f'unable to parse requirement: <nil>: Invalid value: "_x": {NAME_PART_RULES}'),
+    (
+        "app=-bad",
+        f'unable to parse requirement: values[0][app]: Invalid value: "-bad": {LABEL_VALUE_RULES}',
+    ),
+    (
+        "app=" + "v" * 64,
+        f'unable to parse requirement: values[0][app]: Invalid value: "{"v" * 64}": must be no more than 63 bytes',
+    ),
+    (
+        "a/b/c",
+        'unable to parse requirement: <nil>: Invalid value: "a/b/c": a valid label key must consist of '
+        "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character "
+        "(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+        "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' "
+        "(e.g. 'example.com/MyName')",
+    ),
+    (
+        "Example.com/a",
+        'unable to parse requirement: <nil>: Invalid value: "Example.com/a": prefix part a lowercase '
+        "RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
+        "start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+    ),
+    (
+        "/a",
+        'unable to parse requirement: <nil>: Invalid value: "/a": prefix part must be non-empty',
+    ),
+    (
+        "k" * 64,
+        f'unable to parse requirement: <nil>: Invalid value: "{"k" * 64}": name part must be no more than 63 bytes',
+    ),
+]
+
+
+@pytest.mark.parametrize(("selector", "message"), LABEL_ERROR_CASES)
 def test_label_selector_errors_read_like_the_apiserver(selector: str, message: str) -> None:
     assert bad_request(LabelSelector.parse, selector) == message
 
@@ -282,15 +290,15 @@ def test_unsupported_field_messages() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("selector", "message"),
-    [
-        ("metadata.name", "invalid selector: 'metadata.name'; can't understand 'metadata.name'"),
-        ("metadata.name=a=b", "invalid field selector: unescaped character in value: 61"),
-        ("metadata.name=a\\x", "invalid field selector: invalid escape sequence: \\x"),
-        ("metadata.name=a\\", "invalid field selector: invalid escape sequence: \\"),
-    ],
-)
+FIELD_SYNTAX_ERROR_CASES: list[tuple[Any, ...]] = [
+    ("metadata.name", "invalid selector: 'metadata.name'; can't understand 'metadata.name'"),
+    ("metadata.name=a=b", "invalid field selector: unescaped character in value: 61"),
+    ("metadata.name=a\\x", "invalid field selector: invalid escape sequence: \\x"),
+    ("metadata.name=a\\", "invalid field selector: invalid escape sequence: \\"),
+]
+
+
+@pytest.mark.parametrize(("selector", "message"), FIELD_SYNTAX_ERROR_CASES)
 def test_field_selector_syntax_errors(selector: str, message: str) -> None:
     assert bad_request(FieldSelector.parse, selector) == message
 
@@ -343,3 +351,50 @@ def test_exact_match_ignores_negations() -> None:
     selector = FieldSelector.parse("metadata.name!=a,metadata.namespace=ns")
     assert selector.exact_match("metadata.name") is None
     assert selector.exact_match("metadata.namespace") == "ns"
+
+
+# --- the same, through the API ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def raw(kubeconfig: Path) -> Iterator[RawApi]:
+    with raw_api(kubeconfig) as api:
+        yield api
+
+
+@pytest.mark.cluster
+def test_label_selector_operators_through_the_api(raw: RawApi, namespace: str) -> None:
+    """Each case's ConfigMap, labelled as the case says, is listed by the case's selector or not."""
+    configmaps = f"/api/v1/namespaces/{namespace}/configmaps"
+    names = [f"case-{index}" for index in range(len(LABEL_OPERATOR_CASES))]
+    for name, (_, labels, _) in zip(names, LABEL_OPERATOR_CASES, strict=True):
+        assert raw.post(configmaps, {"metadata": {"name": name, "labels": labels}}).status_code == 201
+    for name, (selector, labels, expected) in zip(names, LABEL_OPERATOR_CASES, strict=True):
+        answer = raw.get(configmaps, params={"labelSelector": selector})
+        assert answer.status_code == 200, answer.text
+        listed = {item["metadata"]["name"] for item in answer.json()["items"]}
+        assert (name in listed) is expected, (selector, labels)
+
+
+@pytest.mark.cluster
+def test_label_selector_errors_through_the_api(raw: RawApi, namespace: str) -> None:
+    for selector, message in LABEL_ERROR_CASES:
+        answer = raw.get(f"/api/v1/namespaces/{namespace}/configmaps", params={"labelSelector": selector})
+        assert (answer.status_code, answer.json()["reason"]) == (400, "BadRequest"), selector
+        assert answer.json()["message"] == message, selector
+
+
+@pytest.mark.cluster
+def test_field_selector_errors_through_the_api(raw: RawApi, namespace: str) -> None:
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+    for selector, message in FIELD_SYNTAX_ERROR_CASES:
+        answer = raw.get(pods, params={"fieldSelector": selector})
+        assert (answer.status_code, answer.json()["message"]) == (400, message), selector
+    # Each kind's own field labels: Pods have status.phase among others, ConfigMaps the metadata ones only.
+    assert raw.get(pods, params={"fieldSelector": "status.phase=Running"}).status_code == 200
+    unknown = raw.get(pods, params={"fieldSelector": "spec.foo=1"})
+    assert unknown.json()["message"] == "field label not supported: spec.foo"
+    configmaps = raw.get(f"/api/v1/namespaces/{namespace}/configmaps", params={"fieldSelector": "spec.replicas=1"})
+    assert configmaps.json()["message"] == (
+        '"spec.replicas" is not a known field selector: only "metadata.name", "metadata.namespace"'
+    )
