@@ -27,12 +27,15 @@ KUBECONFIG_ENV = "K8S_MANAGER_TEST_KUBECONFIG"
 HERE = Path(__file__).resolve().parent
 
 
+def takes_turns(item: pytest.Item) -> bool:
+    """A test of this directory marked `cluster`. (Both hooks below are called for every item of the session,
+    not only for this directory's: xdist runs the protocol through the session's hook.)"""
+    return HERE in item.path.resolve().parents and item.get_closest_marker("cluster") is not None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Called with every item of the session, not only this directory's.
     for item in items:
-        if HERE not in item.path.resolve().parents:
-            continue
-        if item.get_closest_marker("cluster") is not None and item.get_closest_marker("xdist_group") is None:
+        if takes_turns(item) and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(REAL_CLUSTER_GROUP))
 
 
@@ -44,7 +47,7 @@ def lock_path(kubeconfig: str) -> Path:
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     kubeconfig = os.environ.get(KUBECONFIG_ENV, "")
-    if not kubeconfig or item.get_closest_marker("cluster") is None:
+    if not kubeconfig or not takes_turns(item):
         return (yield)
     with lock_path(kubeconfig).open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
