@@ -191,7 +191,7 @@ async def create_or_replace(api: KubeApi, resource: Resource, obj: dict[str, Any
 async def _wait_established(api: KubeApi, name: str) -> None:
     while True:
         crd = await api.find(CUSTOM_RESOURCE_DEFINITIONS, name) or {}
-        conditions = crd.get("status", {}).get("conditions", [])
+        conditions = (crd.get("status") or {}).get("conditions") or []  # null on a CRD just created
         if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
             return
         await asyncio.sleep(0.05)

@@ -34,6 +34,7 @@ from k8s_manager.dev import (
     DevSession,
     FolderLock,
     UsageError,
+    _wait_established,
     check_ports,
     child_environment,
     cluster_of,
@@ -636,3 +637,19 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def test_a_new_crd_with_null_conditions_is_awaited_until_established():
+    """kube-apiserver answers `status.conditions: null` for a CRD it has just created."""
+    answers: list[dict[str, Any]] = [
+        {"status": None},
+        {"status": {"conditions": None}},
+        {"status": {"conditions": [{"type": "Established", "status": "True"}]}},
+    ]
+
+    class Api:
+        async def find(self, resource: object, name: str) -> dict[str, Any]:
+            return answers.pop(0)
+
+    await _wait_established(cast(Any, Api()), "runtimes.kre.konstellation.io")
+    assert answers == []
