@@ -99,9 +99,17 @@ class VersionReconciler:
 
         Publishing moves the Service (the last version published wins); unpublishing removes it only while
         it still selects this version.
+
+        Called under the namespace's publication lock, and decided on the version as it is now, read again: the
+        version read when this reconcile began may since have been displaced by another one (which patched its
+        `published` to false under this lock); acting on that stale spec would displace the other in turn and
+        take the Service back.
         """
         namespace, name = version["metadata"]["namespace"], version["metadata"]["name"]
-        spec = version.get("spec") or {}
+        current = await self._api.find(names.RUNTIME_VERSIONS, name, namespace)
+        if current is None or current["metadata"].get("deletionTimestamp"):
+            return
+        spec = current.get("spec") or {}
         service = await self._api.find(names.SERVICES, desired.ENTRYPOINT_SERVICE, namespace)
         previous = status.selected_version(service)
         if is_started(spec) and is_published(spec):
@@ -110,8 +118,8 @@ class VersionReconciler:
             await ensure(
                 self._api,
                 names.SERVICES,
-                desired.entrypoint_service(version),
-                owner=_describe(version),
+                desired.entrypoint_service(current),
+                owner=_describe(current),
                 drift=desired.differences,
                 patch_body=desired.merge_patch,
             )
