@@ -227,9 +227,12 @@ def wait_served(kubectl: Kubectl, group: str, plural: str) -> None:
         discovery = kubectl.run("get", "--raw", f"/apis/{group}/v1", check=False)
         if discovery.returncode != 0 or plural not in [r["name"] for r in json.loads(discovery.stdout)["resources"]]:
             return False
-        return f"apis/{group}/v1" in json.loads(kubectl.run("get", "--raw", "/openapi/v3").stdout)["paths"]
+        if f"apis/{group}/v1" not in json.loads(kubectl.run("get", "--raw", "/openapi/v3").stdout)["paths"]:
+            return False
+        # What kubectl itself resolves (its RESTMapper and its OpenAPI v3 cache), which can lag the two documents.
+        return kubectl.run("explain", "--api-version", f"{group}/v1", plural, check=False).returncode == 0
 
-    eventually(published, f"{plural}.{group} in discovery and /openapi/v3", deadline=30)
+    eventually(published, f"{plural}.{group} in discovery and /openapi/v3", deadline=60)
 
 
 def wait_for_openapi_v2(kubectl: Kubectl, definition: str) -> None:
