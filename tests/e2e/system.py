@@ -12,7 +12,7 @@ the tests do, so that a Runtime gets to Ready there too.
 
 On a real cluster the tests take turns (tests/e2e/conftest.py) and each cleans up after itself: the Runtimes it made
 are deleted when it ends (kopf's finalizer dropped first, for no operator runs by then), which takes their namespaces
-and everything in them along, and so is the peering object.
+and everything in them along, and so is the peering object; the test ends once they are gone.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from k8s_manager.runtime_standin import run_standin_forever
 from k8s_manager_api.kube import KubeApi
-from k8s_manager_api.names import DEPLOYMENTS, Resource
+from k8s_manager_api.names import DEPLOYMENTS, MANAGED_BY, MANAGED_BY_LABEL, Resource
 from kube_emulator.threaded import ThreadedEmulator
 
 from tests.identities import FACADE, OPERATOR, Identity, identity_kubeconfig, install_rbac
@@ -51,6 +51,7 @@ CRDS = ROOT / "crds"
 IN_CLUSTER_VARIABLES = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBERNETES_PORT")
 # The ClusterKopfPeering of the manifests' operator (`--peering=k8s-manager`), which the suites' peered runs share.
 PEERING = "k8s-manager"
+DROP_FINALIZERS = '{"metadata":{"finalizers":null}}'
 T = TypeVar("T")
 
 
@@ -268,26 +269,53 @@ class System:
 
     def remember_the_cluster(self) -> None:
         """Note the Runtimes there are, and delete the peering object an interrupted run may have left: the
-        peered operators started next create it, as they would on a new cluster."""
+        peered operators started next create it, as they would on a new cluster.
+
+        First wait until the runtime namespaces still being deleted (the dev-mode tests' do not wait; an
+        interrupted run's may be held by kopf's finalizer on versions, released here as no operator runs yet) are
+        gone, so that this test's operator does not work on what is left of them meanwhile."""
+        for namespace in self.terminating_runtime_namespaces():
+            versions = self.get("runtimeversions", "-n", namespace)
+            for version in versions["items"] if versions else []:
+                held = ["runtimeversion", version["metadata"]["name"], "-n", namespace]
+                self.kubectl("patch", *held, "--type=merge", "-p", DROP_FINALIZERS, check=False)
+        eventually(
+            lambda: not self.terminating_runtime_namespaces(),
+            "the runtime namespaces of an earlier test to be deleted",
+            timeout=180,
+            interval=0.5,
+        )
         self.runtimes_before = self.runtime_names()
         self.kubectl("delete", "clusterkopfpeering", PEERING, "--ignore-not-found", "--wait=true")
 
+    def terminating_runtime_namespaces(self) -> list[str]:
+        listed = self.get("namespaces", "-l", f"{MANAGED_BY_LABEL}={MANAGED_BY},{RUNTIME_LABEL}")
+        return [item["metadata"]["name"] for item in listed["items"] if item["metadata"].get("deletionTimestamp")]
+
     def clean_up(self) -> None:
-        """Delete what the test made on a real cluster, once its processes are stopped.
+        """Delete what the test made on a real cluster, once its processes are stopped, and wait until it is gone.
 
         Runtimes and their versions carry kopf's finalizer, which no operator removes any more: it is dropped, then
         the Runtimes deleted; their namespaces (and everything in them) go with them, as the operator's objects are
-        owned by their Runtime. Not awaited: the next test uses names of its own. The peering object goes too.
+        owned by their Runtime. Awaited (about 15 s), so that nothing of it is left for the next test's operator
+        to find: one that saw the versions of a namespace still being deleted would put its finalizer back on them,
+        and once it stopped the namespace would stay Terminating for good. The peering object goes too.
         """
-        drop = '{"metadata":{"finalizers":null}}'
-        for name in sorted(self.runtime_names() - self.runtimes_before):
+        made = sorted(self.runtime_names() - self.runtimes_before)
+        for name in made:
             versions = self.get("runtimeversions", "-n", name)
             for version in versions["items"] if versions else []:
                 held = ["runtimeversion", version["metadata"]["name"], "-n", name]
-                self.kubectl("patch", *held, "--type=merge", "-p", drop, check=False)
-            self.kubectl("patch", "runtime", name, "--type=merge", "-p", drop, check=False)
+                self.kubectl("patch", *held, "--type=merge", "-p", DROP_FINALIZERS, check=False)
+            self.kubectl("patch", "runtime", name, "--type=merge", "-p", DROP_FINALIZERS, check=False)
             self.kubectl("delete", "runtime", name, "--ignore-not-found", "--wait=false", check=False)
         self.kubectl("delete", "clusterkopfpeering", PEERING, "--ignore-not-found", "--wait=false", check=False)
+        eventually(
+            lambda: not self.terminating_runtime_namespaces() and all(self.get("namespace", n) is None for n in made),
+            "the test's runtime namespaces to be deleted",
+            timeout=180,
+            interval=0.5,
+        )
 
 
 @contextlib.contextmanager
